@@ -1,0 +1,89 @@
+// Package lambdaapp assembles replica-tls for a Lambda function: configuration from the environment,
+// the AWS clients, the Secrets Manager store, the audit publisher, and the adapters that give the
+// reconciler its registry of clusters and its certificates. Every function's main calls New once per
+// container; the handler builds a Recorder and a Reconciler per invocation.
+package lambdaapp
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/replica-tls/replica-tls/shared/trigger"
+)
+
+// Environment variables read by every function (template.yaml sets them from stack parameters).
+const (
+	EnvSecretPrefix = "SECRET_PREFIX"
+	EnvAuditBus     = "AUDIT_BUS_NAME"
+	EnvDefaultScope = "DEFAULT_TLS_SCOPE"
+	EnvLogLevel     = "LOG_LEVEL"
+	EnvCacheTTL     = "SECRET_CACHE_TTL"
+	EnvFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
+)
+
+// Config is what a function needs to know about its deployment.
+type Config struct {
+	SecretPrefix string
+	AuditBus     string
+	DefaultScope trigger.Scope
+	LogLevel     slog.Level
+	CacheTTL     time.Duration
+	FunctionName string
+}
+
+// ConfigFromEnv reads Config through getenv (os.Getenv in production), applying defaults and
+// rejecting values that would make the function misbehave silently.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		SecretPrefix: getenv(EnvSecretPrefix),
+		AuditBus:     getenv(EnvAuditBus),
+		FunctionName: getenv(EnvFunctionName),
+		CacheTTL:     30 * time.Second,
+	}
+	if c.SecretPrefix == "" {
+		c.SecretPrefix = "replica-tls/"
+	}
+	if !strings.HasSuffix(c.SecretPrefix, "/") {
+		return Config{}, fmt.Errorf("%s=%q must end with /", EnvSecretPrefix, c.SecretPrefix)
+	}
+	if c.AuditBus == "" {
+		c.AuditBus = "replica-tls-audit"
+	}
+	if c.FunctionName == "" {
+		c.FunctionName = "replica-tls"
+	}
+	scope := getenv(EnvDefaultScope)
+	if scope == "" {
+		scope = string(trigger.ScopeReplica)
+	}
+	s, err := trigger.ParseScope(scope)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", EnvDefaultScope, err)
+	}
+	c.DefaultScope = s
+	switch lv := strings.ToLower(getenv(EnvLogLevel)); lv {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		return Config{}, fmt.Errorf("%s=%q: want debug, info, warn or error", EnvLogLevel, lv)
+	}
+	if v := getenv(EnvCacheTTL); v != "" {
+		if secs, err := strconv.Atoi(v); err == nil {
+			c.CacheTTL = time.Duration(secs) * time.Second
+		} else if d, err := time.ParseDuration(v); err == nil {
+			c.CacheTTL = d
+		} else {
+			return Config{}, fmt.Errorf("%s=%q: want seconds or a Go duration", EnvCacheTTL, v)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,115 @@
+package lambdaapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/replica-tls/replica-tls/shared/cluster"
+	"github.com/replica-tls/replica-tls/shared/reconcile"
+	"github.com/replica-tls/replica-tls/shared/secretstore"
+)
+
+// Registry gives the reconciler its clusters and certificates from the Secrets Manager store.
+// It implements reconcile.Registry and reconcile.CertSource.
+type Registry struct {
+	store  *secretstore.Store
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	clients map[string]cachedClient // by cluster name; rebuilt when the API secret changes
+}
+
+type cachedClient struct {
+	api    secretstore.ClusterAPI
+	client *cluster.Client
+}
+
+// NewRegistry returns a Registry over store.
+func NewRegistry(store *secretstore.Store, logger *slog.Logger) *Registry {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{store: store, logger: logger, clients: map[string]cachedClient{}}
+}
+
+var (
+	_ reconcile.Registry   = (*Registry)(nil)
+	_ reconcile.CertSource = (*Registry)(nil)
+)
+
+// ClusterNames lists the registered clusters.
+func (r *Registry) ClusterNames(ctx context.Context) ([]string, error) {
+	return r.store.ClusterNames(ctx)
+}
+
+// Client returns an API client for a registered cluster, pinned to its stored API certificate.
+func (r *Registry) Client(ctx context.Context, name string) (reconcile.ClusterAPI, error) {
+	return r.client(ctx, name)
+}
+
+// ClusterClient is Client with the concrete type, for steps that need calls the reconciler does not
+// (certificate updates).
+func (r *Registry) ClusterClient(ctx context.Context, name string) (*cluster.Client, error) {
+	return r.client(ctx, name)
+}
+
+func (r *Registry) client(ctx context.Context, name string) (*cluster.Client, error) {
+	api, err := r.store.ClusterAPI(ctx, name)
+	if err != nil {
+		if errors.Is(err, secretstore.ErrNotFound) {
+			return nil, fmt.Errorf("cluster %q: %w: %w", name, reconcile.ErrUnknownCluster, err)
+		}
+		return nil, fmt.Errorf("read API secret of cluster %q: %w", name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.clients[name]; ok && c.api == api {
+		return c.client, nil
+	}
+	c, err := cluster.New(cluster.Config{
+		Name: name, URL: api.URL, Username: api.Username, Password: api.Password, CACert: api.CACert,
+		Logger: r.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", name, err)
+	}
+	r.clients[name] = cachedClient{api: api, client: c}
+	return c, nil
+}
+
+// SyncerVersions returns every staged version of the cluster's syncer certificate.
+func (r *Registry) SyncerVersions(ctx context.Context, name string) ([]reconcile.CertVersion, error) {
+	vs, err := r.store.CertVersions(ctx, name, secretstore.Syncer)
+	if err != nil {
+		return nil, certErr(name, "syncer", err)
+	}
+	out := make([]reconcile.CertVersion, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, reconcile.CertVersion{VersionID: v.VersionID, Stages: v.Stages, Certificate: v.Certificate, Created: v.Created})
+	}
+	return out, nil
+}
+
+// ProxyCurrent returns the AWSCURRENT proxy certificate of the cluster.
+func (r *Registry) ProxyCurrent(ctx context.Context, name string) (reconcile.CertVersion, error) {
+	v, err := r.store.Cert(ctx, name, secretstore.Proxy, "AWSCURRENT")
+	if err != nil {
+		return reconcile.CertVersion{}, certErr(name, "proxy", err)
+	}
+	return reconcile.CertVersion{VersionID: v.VersionID, Stages: v.Stages, Certificate: v.Certificate, Created: v.Created}, nil
+}
+
+// ClientCerts returns the client certificates a database trusts in scope all.
+func (r *Registry) ClientCerts(ctx context.Context, name string, uid int) ([]string, error) {
+	return r.store.ClientCerts(ctx, name, uid)
+}
+
+func certErr(cluster, kind string, err error) error {
+	if errors.Is(err, secretstore.ErrNotFound) {
+		return fmt.Errorf("%s certificate of cluster %q: %w: %w", kind, cluster, reconcile.ErrNoCertificate, err)
+	}
+	return fmt.Errorf("%s certificate of cluster %q: %w", kind, cluster, err)
+}
