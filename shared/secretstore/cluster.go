@@ -1,0 +1,182 @@
+package secretstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// ClusterAPI is how to reach a cluster's REST API. Its String, GoString, LogValue and MarshalJSON
+// redact the password (and a password in the URL) and name the CA certificate by fingerprint only.
+type ClusterAPI struct {
+	Name     string
+	URL      string // https base URL, e.g. https://cluster.example.com:9443
+	Username string
+	Password string
+	CACert   string // PEM certificate pinning the API's certificate
+}
+
+// redactPassword shows only whether a password is set.
+func redactPassword(pw string) string {
+	if pw == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
+func (c ClusterAPI) String() string {
+	return fmt.Sprintf("ClusterAPI{Name:%s URL:%s Username:%s Password:%s CACert:%s}",
+		c.Name, redactURL(c.URL), c.Username, redactPassword(c.Password), certLabel(c.CACert))
+}
+
+// GoString keeps %#v from printing the password.
+func (c ClusterAPI) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer.
+func (c ClusterAPI) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", c.Name),
+		slog.String("url", redactURL(c.URL)),
+		slog.String("username", c.Username),
+		slog.String("password", redactPassword(c.Password)),
+		slog.String("ca_cert", certLabel(c.CACert)),
+	)
+}
+
+// MarshalJSON writes the redacted form, so that a ClusterAPI put in a log line or an audit event
+// by mistake carries no secret.
+func (c ClusterAPI) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name     string `json:"name"`
+		URL      string `json:"url"`
+		Username string `json:"username"`
+		Password string `json:"password"`
+		CACert   string `json:"ca_cert"`
+	}{c.Name, redactURL(c.URL), c.Username, redactPassword(c.Password), certLabel(c.CACert)})
+}
+
+// redactURL hides a password in the URL's user info; an unparseable URL is not shown at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[invalid URL]"
+	}
+	return u.Redacted()
+}
+
+// apiSecret is the JSON of <prefix>clusters/<name>/api.
+type apiSecret struct {
+	URL      string `json:"url"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+	CACert   string `json:"ca_cert"`
+}
+
+func (a apiSecret) validate(at string) error {
+	u, err := url.Parse(a.URL)
+	switch {
+	case a.URL == "":
+		return invalidf("%s: field url: missing", at)
+	case err != nil:
+		return invalidf("%s: field url: not a valid URL", at)
+	case u.Scheme != "https":
+		return invalidf("%s: field url: must be https", at)
+	case u.User != nil:
+		return invalidf("%s: field url: must not hold credentials (use username and password)", at)
+	case u.Host == "":
+		return invalidf("%s: field url: missing host", at)
+	case a.Username == "":
+		return invalidf("%s: field username: missing", at)
+	case a.Password == "":
+		return invalidf("%s: field password: missing", at)
+	}
+	if p := certProblem(a.CACert); p != "" {
+		return invalidf("%s: field ca_cert: %s", at, p)
+	}
+	return nil
+}
+
+// ClusterNames lists the registered clusters (those with an API secret), sorted.
+// Names under the prefix that do not follow the layout are ignored.
+func (s *Store) ClusterNames(ctx context.Context) ([]string, error) {
+	names, err := cached(s, cacheKey{op: opClusters}, func() ([]string, error) {
+		prefix := s.prefix + "clusters/"
+		p := secretsmanager.NewListSecretsPaginator(s.api, &secretsmanager.ListSecretsInput{
+			Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}},
+		}, func(o *secretsmanager.ListSecretsPaginatorOptions) { o.Limit = 100 })
+		var names []string
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list secrets under %s: %w", prefix, err)
+			}
+			for _, e := range out.SecretList {
+				rest, ok := strings.CutPrefix(aws.ToString(e.Name), prefix)
+				if !ok {
+					continue
+				}
+				if name, ok := strings.CutSuffix(rest, "/api"); ok && validClusterName(name) {
+					names = append(names, name)
+				}
+			}
+		}
+		slices.Sort(names)
+		return slices.Compact(names), nil
+	})
+	return slices.Clone(names), err
+}
+
+// ClusterAPI reads the AWSCURRENT API secret of a cluster. ErrNotFound means the cluster is not
+// registered; ErrInvalid a bad name or a malformed secret.
+func (s *Store) ClusterAPI(ctx context.Context, name string) (ClusterAPI, error) {
+	if err := checkClusterName(name); err != nil {
+		return ClusterAPI{}, err
+	}
+	secret := s.APISecretName(name)
+	v, err := s.value(ctx, secret, StageCurrent, "")
+	if err != nil {
+		return ClusterAPI{}, err
+	}
+	at := "secret " + secret
+	if !v.HasString {
+		return ClusterAPI{}, invalidf("%s: not a JSON string secret", at)
+	}
+	var a apiSecret
+	if err := decodeJSON(at, v.String, &a); err != nil {
+		return ClusterAPI{}, err
+	}
+	if err := a.validate(at); err != nil {
+		return ClusterAPI{}, err
+	}
+	return ClusterAPI{Name: name, URL: a.URL, Username: a.Username, Password: a.Password, CACert: a.CACert}, nil
+}
+
+// PutClusterAPI registers a cluster, or stores a new AWSCURRENT version of its API secret.
+// Invalid input changes nothing.
+func (s *Store) PutClusterAPI(ctx context.Context, c ClusterAPI) error {
+	if err := checkClusterName(c.Name); err != nil {
+		return err
+	}
+	secret := s.APISecretName(c.Name)
+	a := apiSecret{URL: c.URL, Username: c.Username, Password: c.Password, CACert: c.CACert}
+	if err := a.validate("secret " + secret); err != nil {
+		return err
+	}
+	body, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode secret %s: %w", secret, err)
+	}
+	defer s.cache.drop("") // the cluster list
+	if _, err := s.put(ctx, secret, string(body), newToken(), nil); err != nil {
+		return err
+	}
+	return nil
+}
