@@ -1,0 +1,97 @@
+package leakcheck
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/replica-tls/replica-tls/shared/audit"
+)
+
+const keyPEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oDwM0XYqP3XyoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"
+
+func TestScan(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		secrets []string
+		want    []Finding
+	}{
+		{name: "clean text", text: `{"step":"trust","certificate":{"fingerprint":"ab"}} https://cluster:9443/v1/bdbs`, secrets: []string{"hunter2"}},
+		{name: "empty secrets are ignored", text: "anything", secrets: []string{""}},
+		{name: "PKCS#8 key header", text: "x -----BEGIN PRIVATE KEY-----\nAAA", want: []Finding{{PrivateKey, 2}}},
+		{name: "EC key header", text: keyPEM, want: []Finding{{PrivateKey, 0}}},
+		{name: "RSA and encrypted key headers", text: "-----BEGIN RSA PRIVATE KEY----- -----BEGIN ENCRYPTED PRIVATE KEY-----",
+			want: []Finding{{PrivateKey, 0}, {PrivateKey, 32}}},
+		{name: "certificate is not a leak", text: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
+		{name: "given secret", text: "login as admin with hunter2 failed", secrets: []string{"hunter2"}, want: []Finding{{Secret, 20}}},
+		{name: "given secret twice", text: "hunter2 hunter2", secrets: []string{"hunter2"}, want: []Finding{{Secret, 0}, {Secret, 8}}},
+		{name: "secret escaped in JSON", text: `{"p":"a\"b\\c"}`, secrets: []string{`a"b\c`}, want: []Finding{{Secret, 6}}},
+		{name: "secret escaped in a URL", text: "redis://[redacted]@h?k=p%40ss%2Fw", secrets: []string{"p@ss/w"}, want: []Finding{{Secret, 23}}},
+		{name: "credential URI", text: "dial redis://admin:pw@east:12000", want: []Finding{{CredentialURI, 5}}},
+		{name: "credential URI, empty user", text: "rediss://:pw@east", want: []Finding{{CredentialURI, 0}}},
+		{name: "credential URI, https", text: "GET https://a:b@c/v1", want: []Finding{{CredentialURI, 4}}},
+		{name: "user without password is not a credential", text: "ssh://git@github.com redis://[redacted]@h"},
+		{name: "admin pass in JSON", text: `{"name":"db","authentication_admin_pass":"s3cret"}`, want: []Finding{{AdminPass, 14}}},
+		{name: "admin pass in escaped JSON", text: `body: {\"authentication_admin_pass\":\"s3cret\"}`, want: []Finding{{AdminPass, 9}}},
+		{name: "admin pass as key=value", text: "authentication_admin_pass=s3cret", want: []Finding{{AdminPass, 0}}},
+		{name: "empty, null or redacted admin pass is fine", text: `{"authentication_admin_pass":""} {"authentication_admin_pass":null} authentication_admin_pass="[redacted]"`},
+		{name: "one text, every kind", text: "hunter2 " + keyPEM + ` redis://u:p@h {"authentication_admin_pass":"x"}`, secrets: []string{"hunter2"},
+			want: []Finding{{Secret, 0}, {PrivateKey, 8}, {CredentialURI, 8 + len(keyPEM) + 1}, {AdminPass, 8 + len(keyPEM) + 17}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Scan(tt.text, tt.secrets...)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Scan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestScanCatchesEachKind proves each detector can fire, so a clean result elsewhere means something.
+func TestScanCatchesEachKind(t *testing.T) {
+	samples := map[Kind]string{
+		PrivateKey:    keyPEM,
+		Secret:        "the password is correct-horse",
+		CredentialURI: "rediss://admin:pw@cluster:12000",
+		AdminPass:     `"authentication_admin_pass": "pw"`,
+	}
+	for kind, text := range samples {
+		t.Run(string(kind), func(t *testing.T) {
+			fs := Scan(text, "correct-horse")
+			if len(fs) != 1 || fs[0].Kind != kind {
+				t.Errorf("Scan(%q) = %v, want one %s finding", text, fs, kind)
+			}
+		})
+	}
+}
+
+func TestCheckDoesNotEchoSecrets(t *testing.T) {
+	const secret = "correct-horse-battery"
+	err := Check("lambda log", "oops "+secret+" and redis://a:"+secret+"@h", secret)
+	if err == nil {
+		t.Fatal("Check found nothing")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("Check error echoes the secret: %q", err)
+	}
+	if want := "lambda log leaks secret material: secret at offset 5, credential-uri at offset 31, secret at offset 41"; err.Error() != want {
+		t.Errorf("Check error = %q, want %q", err, want)
+	}
+	if err := Check("clean", "nothing here", secret); err != nil {
+		t.Errorf("Check of clean text = %v", err)
+	}
+}
+
+// TestRedactedTextIsClean ties the two halves together: what audit.Redact lets through, Scan accepts.
+func TestRedactedTextIsClean(t *testing.T) {
+	dirty := "PUT failed: " + keyPEM + ` uri=redis://admin:hunter2@east:12000 {"authentication_admin_pass":"hunter2","password":"hunter2"}`
+	if len(Scan(dirty, "hunter2")) < 4 {
+		t.Fatalf("the dirty sample is not dirty enough: %v", Scan(dirty, "hunter2"))
+	}
+	if fs := Scan(audit.Redact(dirty), "hunter2"); len(fs) != 0 {
+		t.Errorf("Scan(Redact(dirty)) = %v, want nothing: %q", fs, audit.Redact(dirty))
+	}
+}
