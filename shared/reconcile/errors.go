@@ -1,0 +1,153 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/replica-tls/replica-tls/shared/reapi"
+)
+
+// ErrUnknownCluster is what a Registry returns (wrapped) for a cluster name that is not registered.
+var ErrUnknownCluster = errors.New("cluster not registered")
+
+// ErrNoCertificate is what a CertSource returns (wrapped) when a certificate secret does not exist.
+var ErrNoCertificate = errors.New("no certificate stored")
+
+// Reject codes: why a link was refused before anything was changed. Certificate codes match the
+// Redis Enterprise API's own error_code values where one exists.
+const (
+	CodeInvalidPolicy      = "invalid_policy"
+	CodeUnknownCluster     = "unknown_cluster"
+	CodeUnknownDatabase    = "unknown_database"
+	CodeNotReplica         = "not_a_replica"
+	CodeUnknownLink        = "unknown_link"
+	CodeUnresolvedSource   = "unresolved_source"
+	CodeNoCertificate      = "no_certificate"
+	CodeInvalidCertificate = "invalid_certificate"
+	CodePrivateKey         = "private_key"
+	CodeExpired            = "certificate_expired"
+	CodeWrongUsage         = "wrong_usage"
+	CodeEmptyTrustList     = "empty_trust_list"
+)
+
+// RejectError is bad input: the reconciler refused to act and changed nothing. Callers branch on it
+// (errors.As) to answer "rejected" rather than "failed", and never retry it.
+type RejectError struct {
+	Code    string // one of the Code* constants
+	Message string // says what was wrong and where; never secret material
+	Err     error  // the underlying cause, if any
+}
+
+func (e *RejectError) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap exposes the cause (for example certs.ErrExpired).
+func (e *RejectError) Unwrap() error { return e.Err }
+
+func reject(code, msg string, cause error) *RejectError {
+	return &RejectError{Code: code, Message: msg, Err: cause}
+}
+
+// redact removes PEM blocks and URI credentials from outside text (cluster error messages, adapter
+// errors, link errors), which may echo what it was given.
+func redact(s string) string {
+	return redactCredentials(redactPEM(s))
+}
+
+// redactPEM replaces every "-----BEGIN ...-----" block, through its END line (or the end of the text
+// when it has none), with a marker.
+func redactPEM(s string) string {
+	const begin, end, dashes = "-----BEGIN ", "-----END ", "-----"
+	var b strings.Builder
+	for {
+		i := strings.Index(s, begin)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString("[redacted PEM]")
+		rest := s[i+len(begin):]
+		j := strings.Index(rest, end)
+		if j < 0 {
+			return b.String()
+		}
+		rest = rest[j+len(end):]
+		if k := strings.Index(rest, dashes); k >= 0 {
+			rest = rest[k+len(dashes):]
+		}
+		s = rest
+	}
+}
+
+// redactCredentials replaces the user information of every "scheme://user:password@host" with a
+// marker. Everything up to the last '@' before the next whitespace or quote is treated as user
+// information, since passwords may hold '/', ':' or '@'.
+func redactCredentials(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		seg := s
+		if k := strings.IndexAny(seg, " \t\r\n\"'`<>"); k >= 0 {
+			seg = seg[:k]
+		}
+		if at := strings.LastIndexByte(seg, '@'); at >= 0 {
+			b.WriteString("[redacted]")
+			s = s[at:]
+		}
+	}
+}
+
+// redactedError keeps the error chain for errors.Is/As but prints redacted text.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return redact(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+// scrub returns err unchanged when its text is clean, or wrapped so that its text is redacted.
+func scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	if redact(err.Error()) == err.Error() {
+		return err
+	}
+	return redactedError{err}
+}
+
+// errorCode names a failure for the audit event: the reject code, the API's error_code, or a class.
+func errorCode(err error) string {
+	var rej *RejectError
+	var api *reapi.Error
+	switch {
+	case errors.As(err, &rej):
+		return rej.Code
+	case errors.As(err, &api):
+		if api.Code != "" {
+			return api.Code
+		}
+		return "http_" + strconv.Itoa(api.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, errVerify):
+		return "verify_failed"
+	case errors.Is(err, errAudit):
+		return "audit_unavailable"
+	default:
+		return "error"
+	}
+}
+
+var (
+	errVerify = errors.New("read-back does not show the desired state")
+	errAudit  = errors.New("started event not accepted by the audit trail: nothing changed")
+)
