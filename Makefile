@@ -69,7 +69,7 @@ bench:
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./shared/certs/
-	$(GO) test -run='^$$' -fuzz=FuzzDecodeDBUpdate -fuzztime=20s ./infra/simulator/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeDBUpdate -fuzztime=20s -fuzzminimizetime=1s ./infra/simulator/
 
 clean:
 	rm -rf $(BIN) .aws-sam .local
