@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/eventbus"
+	"github.com/replica-tls/replica-tls/shared/inventory"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
@@ -34,8 +37,9 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 	store := secretstore.New(secretsmanager.NewFromConfig(awsCfg), secretstore.Options{
 		Prefix: cfg.SecretPrefix, CacheTTL: cfg.CacheTTL,
 	})
-	// The SDK's own retries could duplicate an accepted entry; the publisher retries failed entries itself.
-	eb := eventbridge.NewFromConfig(awsCfg, func(o *eventbridge.Options) { o.RetryMaxAttempts = 1 })
+	// The SDK retries whole-call failures (a network blip); the publisher resends entries reported failed.
+	// A rare duplicate audit event is harmless (each carries a unique id); a lost one fails the run closed.
+	eb := eventbridge.NewFromConfig(awsCfg)
 	sink := eventbus.New(eb, cfg.AuditBus, eventbus.Options{Logger: logger})
 	return &App{
 		Config:   cfg,
@@ -79,4 +83,24 @@ func (a *App) LoadFleet(ctx context.Context) (*reconcile.Fleet, error) {
 		return nil, fmt.Errorf("load fleet of %d clusters: %w", len(names), err)
 	}
 	return fleet, nil
+}
+
+// RecordFleetCertificates makes Secrets Manager hold every certificate the fleet's clusters present:
+// one that is missing (a newly registered cluster, or a certificate replaced outside replica-tls
+// through the UI or rladmin) is stored as a new AWSCURRENT version, audited. A cluster whose
+// certificates cannot be recorded is reported and the others go on; the reconciler then refuses the
+// links that need what is missing.
+func (a *App) RecordFleetCertificates(ctx context.Context, rec *audit.Recorder, fleet *reconcile.Fleet, dryRun bool) ([]inventory.Result, []string) {
+	inv := &inventory.Recorder{Store: a.Store, Auditor: rec, Now: a.Now}
+	var results []inventory.Result
+	var warnings []string
+	for _, name := range slices.Sorted(maps.Keys(fleet.Clusters)) {
+		cs := fleet.Clusters[name]
+		res, err := inv.RecordPresented(ctx, name, cs.SyncerCert, cs.ProxyCert, dryRun)
+		results = append(results, res...)
+		if err != nil {
+			warnings = append(warnings, audit.Redact(err.Error()))
+		}
+	}
+	return results, warnings
 }

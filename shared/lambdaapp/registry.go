@@ -104,12 +104,19 @@ func (r *Registry) ProxyCurrent(ctx context.Context, name string) (reconcile.Cer
 
 // ClientCerts returns the client certificates a database trusts in scope all.
 func (r *Registry) ClientCerts(ctx context.Context, name string, uid int) ([]string, error) {
-	return r.store.ClientCerts(ctx, name, uid)
+	cs, err := r.store.ClientCerts(ctx, name, uid)
+	if err != nil {
+		return nil, certErr(name, fmt.Sprintf("client (database %d)", uid), err)
+	}
+	return cs, nil
 }
 
 func certErr(cluster, kind string, err error) error {
 	if errors.Is(err, secretstore.ErrNotFound) {
 		return fmt.Errorf("%s certificate of cluster %q: %w: %w", kind, cluster, reconcile.ErrNoCertificate, err)
+	}
+	if errors.Is(err, secretstore.ErrInvalid) {
+		return fmt.Errorf("%s certificate of cluster %q: %w: %w", kind, cluster, reconcile.ErrInvalidSecret, err)
 	}
 	return fmt.Errorf("%s certificate of cluster %q: %w", kind, cluster, err)
 }

@@ -15,6 +15,20 @@ var ErrUnknownCluster = errors.New("cluster not registered")
 // ErrNoCertificate is what a CertSource returns (wrapped) when a certificate secret does not exist.
 var ErrNoCertificate = errors.New("no certificate stored")
 
+// ErrInvalidSecret is what a CertSource returns (wrapped) when a stored certificate secret is
+// unusable: malformed JSON, not PEM, a private key where the certificate belongs. Such a link is
+// refused (rejected, no change), not retried.
+var ErrInvalidSecret = errors.New("unusable certificate secret")
+
+// rejectInvalidSecret turns a CertSource's ErrInvalidSecret into a rejection.
+func rejectInvalidSecret(what string, err error) error {
+	code := CodeInvalidCertificate
+	if strings.Contains(strings.ToLower(err.Error()), "private key") {
+		code = CodePrivateKey
+	}
+	return reject(code, what+": "+redact(err.Error()), err)
+}
+
 // Reject codes: why a link was refused before anything was changed. Certificate codes match the
 // Redis Enterprise API's own error_code values where one exists.
 const (

@@ -349,6 +349,9 @@ func (f *Fleet) syncerVersions(ctx context.Context, src CertSource, name string)
 	if errors.Is(err, ErrNoCertificate) {
 		v, err = nil, nil
 	}
+	if errors.Is(err, ErrInvalidSecret) {
+		return nil, rejectInvalidSecret("syncer certificate secret of "+name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read syncer certificates of %s: %w", name, scrub(err))
 	}
@@ -372,6 +375,9 @@ func (f *Fleet) proxyCurrent(ctx context.Context, src CertSource, name string) (
 	v, err := src.ProxyCurrent(ctx, name)
 	if errors.Is(err, ErrNoCertificate) {
 		return CertVersion{}, reject(CodeNoCertificate, "no proxy certificate of cluster "+name+" in Secrets Manager", err)
+	}
+	if errors.Is(err, ErrInvalidSecret) {
+		return CertVersion{}, rejectInvalidSecret("proxy certificate secret of "+name, err)
 	}
 	if err != nil {
 		return CertVersion{}, fmt.Errorf("read proxy certificate of %s: %w", name, scrub(err))

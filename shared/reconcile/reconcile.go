@@ -498,6 +498,9 @@ func (ru *run) sourceInput(ctx context.Context, src LinkEnd) (SourceInput, error
 		if errors.Is(err, ErrNoCertificate) {
 			clients, err = nil, nil
 		}
+		if errors.Is(err, ErrInvalidSecret) {
+			return SourceInput{}, rejectInvalidSecret("client certificate secret of "+src.String(), err)
+		}
 		if err != nil {
 			return SourceInput{}, fmt.Errorf("read client certificates of %s: %w", src, scrub(err))
 		}

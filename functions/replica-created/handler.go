@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/replica-tls/replica-tls/shared/lambdaapp"
+	"github.com/replica-tls/replica-tls/shared/reconcile"
+	"github.com/replica-tls/replica-tls/shared/trigger"
+)
+
+// triggerKind names this function's runs in audit events.
+const triggerKind = "replica-database-created"
+
+type handler struct {
+	app *lambdaapp.App
+}
+
+// response is what the function returns: enough for a person or a pipeline to see what happened,
+// and no secret material.
+type response struct {
+	RunID    string                  `json:"run_id"`
+	EventID  string                  `json:"event_id,omitempty"`
+	DryRun   bool                    `json:"dry_run"`
+	Changed  bool                    `json:"changed"`
+	Calls    int                     `json:"cluster_api_calls"`
+	Writes   int                     `json:"cluster_api_writes"`
+	Links    []lambdaapp.LinkSummary `json:"links"`
+	Warnings []string                `json:"warnings,omitempty"`
+}
+
+func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response, error) {
+	start := time.Now()
+	env, err := trigger.ParseEnvelope(payload)
+	var ev trigger.ReplicaCreated
+	if err == nil {
+		ev, err = trigger.DecodeReplicaCreated(env, h.app.Config.DefaultScope)
+	}
+	rec := h.app.Run(triggerKind, env.ID, ev.DryRun)
+	resp := response{RunID: rec.Run().ID, EventID: env.ID, DryRun: ev.DryRun, Links: []lambdaapp.LinkSummary{}}
+	if err != nil {
+		return resp, lambdaapp.RejectEvent(ctx, rec, start, err)
+	}
+
+	fleet, err := h.app.LoadFleet(ctx)
+	if err != nil {
+		return resp, err
+	}
+	for name, ferr := range fleet.Errors {
+		resp.Warnings = append(resp.Warnings, fmt.Sprintf("cluster %s could not be read: %v", name, ferr))
+	}
+	_, warnings := h.app.RecordFleetCertificates(ctx, rec, fleet, ev.DryRun)
+	resp.Warnings = append(resp.Warnings, warnings...)
+	ref := reconcile.LinkRef{DestCluster: ev.Destination.Cluster, DestDB: ev.Destination.Database}
+	if ev.Source != nil {
+		ref.SourceCluster, ref.SourceDB = ev.Source.Cluster, ev.Source.Database
+	}
+	pol := reconcile.Policy{Scope: reconcile.Scope(ev.TLSScope), ClientAuth: *ev.ClientAuthentication, DryRun: ev.DryRun}
+	res, err := h.app.Reconciler(rec).ReconcileLink(ctx, fleet, ref, pol)
+	resp.Calls, resp.Writes, resp.Changed = res.Calls, res.Writes, res.Changed()
+	resp.Links = lambdaapp.Summaries(res.Links)
+	if err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
