@@ -78,6 +78,10 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, c *cluster, pattern 
 		route = r.Method + " (no route)"
 	}
 	v := c.faults.decide(route)
+	if r.Method == http.MethodPut && r.URL.Query().Get("dry_run") == "true" {
+		// Counted apart as well, so tests can tell validations from writes (see DryRunSuffix).
+		c.faults.note(route + DryRunSuffix)
+	}
 	if v.latency > 0 {
 		t := time.NewTimer(v.latency)
 		select {

@@ -47,6 +47,17 @@ type verdict struct {
 	status  int // non-zero: fail with this status
 }
 
+// DryRunSuffix marks the extra counter of a route's dry-run PUTs in Calls: "PUT /v1/bdbs/{uid}"
+// counts every PUT, "PUT /v1/bdbs/{uid} (dry_run)" only those with dry_run=true.
+const DryRunSuffix = " (dry_run)"
+
+// note counts key in Calls without counting a call (TotalCalls stays the same).
+func (f *faults) note(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[key]++
+}
+
 // decide counts the call and picks its fault. DropNext wins over FailNext, which wins over error rates.
 func (f *faults) decide(route string) verdict {
 	f.mu.Lock()

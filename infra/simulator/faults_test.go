@@ -26,7 +26,7 @@ func TestCounters(t *testing.T) {
 	c.want(405, "POST", "/v1/bdbs", `{}`, nil)
 	(&client{t: t, base: east.URL, hc: c.hc}).want(401, "GET", "/v1/cluster", nil, nil)
 	want := map[string]int{
-		routeGetDB: 3, "GET /v1/bdbs": 1, routePutDB: 1, "GET (no route)": 1, "POST /v1/bdbs": 1, "GET /v1/cluster": 1,
+		routeGetDB: 3, "GET /v1/bdbs": 1, routePutDB: 1, routePutDB + DryRunSuffix: 1, "GET (no route)": 1, "POST /v1/bdbs": 1, "GET /v1/cluster": 1,
 	}
 	if diff := cmp.Diff(want, east.Calls()); diff != "" {
 		t.Errorf("Calls (-want +got):\n%s", diff)
