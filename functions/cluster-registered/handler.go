@@ -80,7 +80,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 		resp.Certificates = append(resp.Certificates, cr)
 	}
 	pol := reconcile.Policy{Scope: reconcile.Scope(h.app.Config.DefaultScope), ClientAuth: true, DryRun: ev.DryRun}
-	res, err := h.app.Reconciler(rec).ReconcileCluster(ctx, fleet, ev.Cluster, pol)
+	res, err := h.app.Reconciler(rec, results...).ReconcileCluster(ctx, fleet, ev.Cluster, pol)
 	resp.Calls, resp.Writes = res.Calls, res.Writes
 	resp.Links = lambdaapp.Summaries(res.Links)
 	return resp, err

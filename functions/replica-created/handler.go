@@ -51,14 +51,14 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	for name, ferr := range fleet.Errors {
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf("cluster %s could not be read: %v", name, ferr))
 	}
-	_, warnings := h.app.RecordFleetCertificates(ctx, rec, fleet, ev.DryRun)
+	recorded, warnings := h.app.RecordFleetCertificates(ctx, rec, fleet, ev.DryRun)
 	resp.Warnings = append(resp.Warnings, warnings...)
 	ref := reconcile.LinkRef{DestCluster: ev.Destination.Cluster, DestDB: ev.Destination.Database}
 	if ev.Source != nil {
 		ref.SourceCluster, ref.SourceDB = ev.Source.Cluster, ev.Source.Database
 	}
 	pol := reconcile.Policy{Scope: reconcile.Scope(ev.TLSScope), ClientAuth: *ev.ClientAuthentication, DryRun: ev.DryRun}
-	res, err := h.app.Reconciler(rec).ReconcileLink(ctx, fleet, ref, pol)
+	res, err := h.app.Reconciler(rec, recorded...).ReconcileLink(ctx, fleet, ref, pol)
 	resp.Calls, resp.Writes, resp.Changed = res.Calls, res.Writes, res.Changed()
 	resp.Links = lambdaapp.Summaries(res.Links)
 	if err != nil {

@@ -92,7 +92,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.Sim, err = simulator.New(*topo, simOpts); err != nil {
 		return nil, fmt.Errorf("create simulator: %w", err)
 	}
-	if err := s.Sim.Start(ctx); err != nil {
+	// The simulator stops when its context ends: it must live as long as the Stack, not the caller's
+	// start-up deadline.
+	if err := s.Sim.Start(context.WithoutCancel(ctx)); err != nil {
 		s.Sim = nil
 		return nil, fmt.Errorf("start simulator: %w", err)
 	}

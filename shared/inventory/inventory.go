@@ -39,6 +39,7 @@ type Result struct {
 	Outcome   audit.Outcome // skipped, succeeded, planned, rejected, failed
 	Cert      *certs.Summary
 	VersionID string // the new version, when one was stored
+	PEM       string // the presented certificate (public), when it parsed
 	Reason    string
 }
 
@@ -97,7 +98,7 @@ func (r *Recorder) recordOne(ctx context.Context, name string, kind secretstore.
 		return res, err
 	}
 	sum := c.Summary()
-	res.Cert = &sum
+	res.Cert, res.PEM = &sum, c.PEM
 
 	versions, err := r.Store.CertVersions(ctx, name, kind)
 	if err != nil && !errors.Is(err, secretstore.ErrNotFound) {

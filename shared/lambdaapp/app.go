@@ -60,11 +60,17 @@ func (a *App) Run(triggerKind, eventID string, dryRun bool) *audit.Recorder {
 	}, a.Now)
 }
 
-// Reconciler returns a reconciler that audits through rec.
-func (a *App) Reconciler(rec *audit.Recorder) *reconcile.Reconciler {
+// Reconciler returns a reconciler that audits through rec. planned are certificates a dry run would
+// have recorded (RecordFleetCertificates with dryRun): the reconciler plans as if they were stored,
+// so a dry run reports the whole change instead of stopping at "no certificate stored".
+func (a *App) Reconciler(rec *audit.Recorder, planned ...inventory.Result) *reconcile.Reconciler {
+	var src reconcile.CertSource = a.Registry
+	if p := plannedCerts(planned); len(p) > 0 {
+		src = &overlay{CertSource: a.Registry, planned: p}
+	}
 	return reconcile.New(reconcile.Config{
 		Registry: a.Registry,
-		Certs:    a.Registry,
+		Certs:    src,
 		Auditor:  rec,
 		Now:      a.Now,
 		Logger:   a.Logger,

@@ -120,3 +120,5 @@ func certErr(cluster, kind string, err error) error {
 	}
 	return fmt.Errorf("%s certificate of cluster %q: %w", kind, cluster, err)
 }
+
+func isNoCert(err error) bool { return errors.Is(err, reconcile.ErrNoCertificate) }
