@@ -59,10 +59,10 @@ sim:
 
 invoke:
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
-	$(GO) run ./infra/cmd/invoke -fn $(FN) -event $(EVENT)
+	$(GO) run ./infra/cmd/localrun invoke -fn $(FN) -event $(EVENT)
 
 demo:
-	$(GO) run ./infra/cmd/demo
+	$(GO) run ./infra/cmd/localrun demo
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
