@@ -25,6 +25,9 @@ import (
 type Options struct {
 	RepoRoot string // where go.mod and template.yaml are
 	Stack    localstack.Options
+	// UseStack runs the functions against a stack the caller started (tests); Stack is then ignored
+	// and Close leaves the stack running.
+	UseStack *localstack.Stack
 	BuildDir string    // where bootstraps go; default <RepoRoot>/.local/lambdarun
 	Logs     io.Writer // the functions' logs; nil discards them
 	LogLevel string    // the functions' LOG_LEVEL; default info
@@ -68,9 +71,11 @@ func Start(ctx context.Context, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build the Lambda Runtime Interface Emulator: %w", err)
 	}
-	st, err := localstack.Start(ctx, opts.Stack)
-	if err != nil {
-		return nil, err
+	st := opts.UseStack
+	if st == nil {
+		if st, err = localstack.Start(ctx, opts.Stack); err != nil {
+			return nil, err
+		}
 	}
 	return &Session{Stack: st, opts: opts, fns: fns, rie: rie, runners: map[string]*lambdarun.Runner{}, started: map[string]time.Time{}, ColdStarts: map[string]time.Duration{}}, nil
 }
@@ -163,7 +168,9 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	s.runners = map[string]*lambdarun.Runner{}
 	s.mu.Unlock()
-	s.Stack.Close(ctx)
+	if s.opts.UseStack == nil {
+		s.Stack.Close(ctx)
+	}
 	return errors.Join(errs...)
 }
 
