@@ -16,16 +16,20 @@ import (
 func IsRejection(err error) bool {
 	var inv *trigger.InvalidError
 	var rej *reconcile.RejectError
-	return errors.As(err, &inv) || errors.As(err, &rej)
+	return errors.As(err, &inv) || errors.As(err, &rej) || errors.Is(err, reconcile.ErrUnknownCluster)
 }
 
 // RejectEvent audits a trigger event that could not be decoded, and returns the error to hand back to
 // Lambda (so the event reaches the failure destination and is not lost).
 func RejectEvent(ctx context.Context, rec *audit.Recorder, start time.Time, err error) error {
+	code := "invalid_event"
+	if errors.Is(err, reconcile.ErrUnknownCluster) {
+		code = reconcile.CodeUnknownCluster
+	}
 	e := audit.Event{
 		Step:       "decode-event",
 		Outcome:    audit.Rejected,
-		Error:      &audit.ErrorInfo{Code: "invalid_event", Message: err.Error()},
+		Error:      &audit.ErrorInfo{Code: code, Message: err.Error()},
 		DurationMs: time.Since(start).Milliseconds(),
 	}
 	if aerr := rec.Record(ctx, e); aerr != nil {
