@@ -8,23 +8,15 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
 )
 
 func main() {
-	ctx := context.Background()
-	cfg, err := lambdaapp.ConfigFromEnv(os.Getenv)
+	app, err := lambdaapp.FromEnvironment(context.Background())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "replica-created: configuration:", err)
+		fmt.Fprintln(os.Stderr, "replica-created:", err)
 		os.Exit(1)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "replica-created: AWS configuration:", err)
-		os.Exit(1)
-	}
-	h := &handler{app: lambdaapp.New(cfg, awsCfg, os.Stderr)}
-	lambda.Start(h.handle)
+	lambda.Start((&handler{app: app}).handle)
 }

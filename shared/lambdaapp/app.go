@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -109,4 +111,19 @@ func (a *App) RecordFleetCertificates(ctx context.Context, rec *audit.Recorder, 
 		}
 	}
 	return results, warnings
+}
+
+// FromEnvironment builds the App the way every function's main does: configuration from the
+// environment, AWS configuration from the standard chain (which honours AWS_ENDPOINT_URL), JSON logs
+// on stderr.
+func FromEnvironment(ctx context.Context) (*App, error) {
+	cfg, err := ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	return New(cfg, awsCfg, os.Stderr), nil
 }
