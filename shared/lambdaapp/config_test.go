@@ -1,0 +1,58 @@
+package lambdaapp
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/replica-tls/replica-tls/shared/trigger"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    Config
+		wantErr bool
+	}{
+		{
+			name: "nothing set gives the template's defaults",
+			env:  map[string]string{},
+			want: Config{SecretPrefix: "replica-tls/", AuditBus: "replica-tls-audit", DefaultScope: trigger.ScopeReplica,
+				LogLevel: slog.LevelInfo, CacheTTL: 30 * time.Second, FunctionName: "replica-tls"},
+		},
+		{
+			name: "every variable is honoured",
+			env: map[string]string{EnvSecretPrefix: "prod/rtls/", EnvAuditBus: "audit", EnvDefaultScope: "all",
+				EnvLogLevel: "DEBUG", EnvCacheTTL: "5", EnvFunctionName: "fn"},
+			want: Config{SecretPrefix: "prod/rtls/", AuditBus: "audit", DefaultScope: trigger.ScopeAll,
+				LogLevel: slog.LevelDebug, CacheTTL: 5 * time.Second, FunctionName: "fn"},
+		},
+		{name: "a cache TTL may be a Go duration", env: map[string]string{EnvCacheTTL: "1m"},
+			want: Config{SecretPrefix: "replica-tls/", AuditBus: "replica-tls-audit", DefaultScope: trigger.ScopeReplica,
+				LogLevel: slog.LevelInfo, CacheTTL: time.Minute, FunctionName: "replica-tls"}},
+		{name: "a prefix without a trailing slash is refused", env: map[string]string{EnvSecretPrefix: "rtls"}, wantErr: true},
+		{name: "an unknown scope is refused", env: map[string]string{EnvDefaultScope: "some"}, wantErr: true},
+		{name: "an unknown log level is refused", env: map[string]string{EnvLogLevel: "loud"}, wantErr: true},
+		{name: "a bad TTL is refused", env: map[string]string{EnvCacheTTL: "soon"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ConfigFromEnv(func(k string) string { return tt.env[k] })
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("want an error, got %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
