@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -292,6 +293,15 @@ func Generate(p Profile) (KeyPair, error) {
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 	}
+	// Key identifiers let a verifier tell apart trust anchors with the same subject: during a syncer
+	// rotation a source trusts the old and the new certificate side by side, and OpenSSL (redis-server)
+	// picks the first same-subject anchor unless the authority key identifier names the right one.
+	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return KeyPair{}, fmt.Errorf("marshal public key for %s: %w", p.FQDN, err)
+	}
+	ski := sha1.Sum(pubDER) // RFC 5280 §4.2.1.2 method 1: an identifier, not a security function
+	tmpl.SubjectKeyId, tmpl.AuthorityKeyId = ski[:], ski[:]
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("create certificate for %s: %w", p.FQDN, err)

@@ -442,3 +442,30 @@ func TestKeyPairNeverPrintsKey(t *testing.T) {
 		})
 	}
 }
+
+// Two certificates with the same subject (the old and new syncer certificate during a rotation) must
+// be told apart by verifiers that look issuers up by subject: each names its own key as authority.
+func TestGenerateSetsKeyIdentifiers(t *testing.T) {
+	for _, kt := range []KeyType{ECDSAP256, RSA2048} {
+		t.Run(string(kt), func(t *testing.T) {
+			p := Profile{FQDN: "west.redis.local", Kind: KindSyncer, NotBefore: time.Now(), KeyType: kt}
+			a, err := Generate(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Generate(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, kp := range []KeyPair{a, b} {
+				c := kp.Cert.X509
+				if len(c.SubjectKeyId) == 0 || !bytes.Equal(c.SubjectKeyId, c.AuthorityKeyId) {
+					t.Errorf("subject key id %x, authority key id %x: want equal and present", c.SubjectKeyId, c.AuthorityKeyId)
+				}
+			}
+			if bytes.Equal(a.Cert.X509.SubjectKeyId, b.Cert.X509.SubjectKeyId) {
+				t.Errorf("two keys got the same key identifier")
+			}
+		})
+	}
+}
