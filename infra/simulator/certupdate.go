@@ -142,11 +142,12 @@ func (s *Sim) installCerts(c *cluster, ups []certUpdate) *apiError {
 		}
 		s.log.Info("cluster certificate replaced", "cluster", c.spec.Name, "name", cu.Name, "sha256", pairs[i].fp)
 	}
-	if certsChanged {
-		s.notifyCerts(c)
-	}
+	// The restart first, so that the data plane call carrying the new certificates carries it too.
 	if syncerChanged {
 		s.syncerRestarted(c)
+	}
+	if certsChanged {
+		s.notifyCerts(c)
 	}
 	return nil
 }

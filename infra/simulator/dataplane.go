@@ -23,6 +23,15 @@ type DataPlane interface {
 	DropConnections(ctx context.Context, cluster string) error
 }
 
+// LinkOwner is a DataPlane that makes the real connections and reports every link's status itself
+// (ReportLink), e.g. infra/dataplane. Start hands it the simulator before the first notification.
+// With one, the connection rules no longer decide: a link shows "syncing" until the data plane reports
+// on it, and again after each (re)connection until the data plane call carrying it has returned.
+type LinkOwner interface {
+	DataPlane
+	OwnLinks(*Sim)
+}
+
 // ClusterCerts is a cluster's syncer and proxy certificates with their keys (secret).
 type ClusterCerts struct {
 	SyncerCert, SyncerKey string

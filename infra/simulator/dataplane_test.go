@@ -114,3 +114,87 @@ func TestReportLink(t *testing.T) {
 		}
 	}
 }
+
+// owner is a LinkOwner whose DropConnections waits for a go-ahead, so that a test can report while the
+// data plane is still applying a change.
+type owner struct {
+	recorder
+	gate chan struct{}
+}
+
+func (o *owner) OwnLinks(s *Sim) { o.sim = s }
+
+func (o *owner) DropConnections(ctx context.Context, cluster string) error {
+	select {
+	case <-o.gate:
+	case <-ctx.Done(): // the simulator is closing (the test failed before the go-ahead)
+		return ctx.Err()
+	}
+	o.note("drop " + cluster)
+	return nil
+}
+
+func TestLinkOwnerReportsAreTheOnlyTruth(t *testing.T) {
+	o := &owner{gate: make(chan struct{})}
+	s, _, west := startDemo(t, Options{DataPlane: o})
+	if o.sim != s {
+		t.Fatal("Start did not hand the simulator to the LinkOwner")
+	}
+	if l := linkOf(t, west, 1); l.Status != "syncing" {
+		t.Errorf("before any report: %q, want syncing (the rules no longer decide)", l.Status)
+	}
+	report := func(status, lastError string) {
+		t.Helper()
+		if err := s.ReportLink("west", 1, 1, LinkReport{Status: status, LastError: lastError}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reports count once the data plane has applied the start-up configuration.
+	waitFor(t, "the first report to count", func() bool {
+		report("in-sync", "")
+		return linkOf(t, west, 1).Status == "in-sync"
+	})
+
+	// A reconnect (here DropConnections) is "syncing" until the data plane call carrying it returns;
+	// what the data plane reports meanwhile describes the old connection and is dropped.
+	west.DropConnections()
+	if l := linkOf(t, west, 1); l.Status != "syncing" {
+		t.Errorf("after DropConnections: %q, want syncing", l.Status)
+	}
+	report("in-sync", "")
+	if l := linkOf(t, west, 1); l.Status != "syncing" {
+		t.Errorf("a report from before the drop was applied counted: %q", l.Status)
+	}
+	close(o.gate)
+	waitFor(t, "the drop to be applied", func() bool { return o.has("drop west") })
+	waitFor(t, "reports to count again", func() bool {
+		report("out-of-sync", "tlsv1 alert unknown ca")
+		return linkOf(t, west, 1).Status == "out-of-sync"
+	})
+	wantLink(t, linkOf(t, west, 1), "out-of-sync", "unknown ca")
+}
+
+func TestSourceOf(t *testing.T) {
+	s, _, west := startDemo(t, Options{})
+	uri := dbOf(t, west, 1).ReplicaSources[0].URI
+	tests := []struct {
+		name        string
+		uri         string
+		wantCluster string
+		wantUID     int
+		wantOK      bool
+	}{
+		{"the demo link's uri", uri, "east", 1, true},
+		{"unknown host", "redis://admin:x@redis-12000.nowhere.local:12000", "", 0, false},
+		{"known host, wrong port", "redis://admin:x@redis-12000.east.redis.local:12001", "", 0, false},
+		{"not a redis uri", "http://redis-12000.east.redis.local:12000", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cluster, uid, ok := s.SourceOf(tt.uri)
+			if cluster != tt.wantCluster || uid != tt.wantUID || ok != tt.wantOK {
+				t.Errorf("SourceOf = %q, %d, %v; want %q, %d, %v", cluster, uid, ok, tt.wantCluster, tt.wantUID, tt.wantOK)
+			}
+		})
+	}
+}

@@ -137,7 +137,7 @@ func (h *ClusterHandle) DropConnections() {
 	h.s.dropConnections(h.c)
 	if h.s.started {
 		name := h.Name
-		h.s.dpq.push(func(ctx context.Context) {
+		h.s.pushDP(func(ctx context.Context) {
 			if err := h.s.dp.DropConnections(ctx, name); err != nil {
 				h.s.log.Warn("data plane: drop connections", "cluster", name, "err", err)
 			}

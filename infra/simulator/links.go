@@ -116,6 +116,11 @@ func trusts(list []string, c *x509.Certificate) bool {
 
 // reconnect makes a new connection for the link now, whatever its state.
 func (s *Sim) reconnect(dst *cluster, l *link, now time.Time) {
+	if s.dpLinks {
+		// The data plane makes the connection: the link is being set up until it reports again.
+		l.reported, l.stale = nil, true
+		return
+	}
 	if l.reported != nil {
 		return // a data plane owns this link's status
 	}
@@ -132,7 +137,7 @@ func (s *Sim) reconnect(dst *cluster, l *link, now time.Time) {
 // link is checked too, and goes down if a new connection would fail.
 func (s *Sim) retry(dst *cluster, l *link, now time.Time) {
 	switch {
-	case l.reported != nil:
+	case l.reported != nil || s.dpLinks:
 	case !l.connected:
 		s.reconnect(dst, l, now)
 	case s.opts.ReconnectOnRead:

@@ -19,8 +19,11 @@ func (s *Sim) renderDB(d *db, cfg DBConfig, now time.Time) map[string]any {
 		// A link not yet in effect (the action still runs, or a dry run) is being set up.
 		st, lag, lastErr, updated := "syncing", int64(0), "", now
 		if l := d.links[r.UID]; l != nil {
-			st, lag, lastErr = l.status(now, s.opts.SyncDelay)
 			updated = l.lastUpdate
+			// With a LinkOwner only its reports count: a link it has not reported on yet is being set up.
+			if l.reported != nil || !s.dpLinks {
+				st, lag, lastErr = l.status(now, s.opts.SyncDelay)
+			}
 		}
 		m["status"], m["lag"], m["last_error"] = st, lag, lastErr
 		m["last_update"] = updated.UTC().Format(time.RFC3339)

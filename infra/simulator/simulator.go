@@ -6,7 +6,8 @@
 // whose status follows the TLS rules of the real system (the destination's syncer must present a
 // certificate the source trusts and trust the source's proxy certificate; source-side changes only
 // affect new connections). Faults (latency, error rates, failed or dropped calls) and per-route call
-// counters are there for testing clients.
+// counters are there for testing clients. With a LinkOwner data plane (infra/dataplane: a real
+// redis-server per database) link status comes from real replication instead of the rules.
 //
 // Choices where the documentation is silent (unverified against a live cluster):
 //   - Error bodies carry error_code and description (Options.ErrorMessageField switches to message).
@@ -71,11 +72,14 @@ type Sim struct {
 	log      *slog.Logger
 	dp       DataPlane
 	dpq      *dpQueue
+	dpLinks  bool       // the data plane is a LinkOwner: it reports every link's status
 	clusters []*cluster // topology order
 
 	mu        sync.Mutex // guards all cluster and database state
 	byName    map[string]*cluster
 	actionSeq uint64
+	dpSeq     uint64 // data plane calls queued so far
+	dpDone    uint64 // the last data plane call that returned
 	started   bool
 	closed    bool
 
@@ -127,6 +131,7 @@ func New(topo Topology, opts Options) (*Sim, error) {
 	if s.dp == nil {
 		s.dp = NoDataPlane{}
 	}
+	_, s.dpLinks = s.dp.(LinkOwner)
 	now := time.Now()
 	for _, spec := range topo.Clusters {
 		c, err := s.newCluster(spec, now)
@@ -327,6 +332,9 @@ func (s *Sim) Start(ctx context.Context) error {
 		case <-runCtx.Done():
 		}
 	}()
+	if o, ok := s.dp.(LinkOwner); ok {
+		o.OwnLinks(s) // before the first notification, without the lock: it may call back
+	}
 	s.mu.Lock()
 	for _, c := range s.clusters {
 		s.notifyCerts(c)
@@ -421,7 +429,10 @@ func (s *Sim) Cluster(name string) *ClusterHandle {
 }
 
 // ReportLink records the real status of a link, as a data plane observed it; from then on that link
-// shows the report instead of the simulated rules, until it is restarted or removed.
+// shows the report instead of the simulated rules, until it is restarted or removed. With a LinkOwner,
+// a link is also (re)connected by DropConnections and a new syncer certificate: a report is dropped
+// (nil error) until the data plane call that carries the latest such change has returned, so a report
+// from before the change never shows as the link's state after it.
 func (s *Sim) ReportLink(cluster string, dbUID, sourceUID int, r LinkReport) error {
 	switch r.Status {
 	case "in-sync", "syncing", "out-of-sync":
@@ -442,11 +453,26 @@ func (s *Sim) ReportLink(cluster string, dbUID, sourceUID int, r LinkReport) err
 	if l == nil {
 		return fmt.Errorf("report link: no replica source %d on db %d on %s", sourceUID, dbUID, cluster)
 	}
+	if s.dpLinks && (l.stale || l.after > s.dpDone) {
+		return nil // the data plane has not applied the latest change to this link yet
+	}
 	if l.reported == nil || *l.reported != r {
 		l.lastUpdate = time.Now()
 	}
 	l.reported = &r
 	return nil
+}
+
+// SourceOf names the database a Replica Of URI points at, resolved as a destination's syncer would:
+// the host must be a simulated endpoint's dns_name and the port its port.
+func (s *Sim) SourceOf(uri string) (cluster string, dbUID int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, d, _, ok := s.resolveSource(uri)
+	if !ok {
+		return "", 0, false
+	}
+	return c.spec.Name, d.cfg.UID, true
 }
 
 // notifyDB queues the database's effective configuration for the data plane. Caller holds s.mu.
@@ -455,7 +481,7 @@ func (s *Sim) notifyDB(c *cluster, d *db) {
 		return
 	}
 	name, cfg := c.spec.Name, d.eff.clone()
-	s.dpq.push(func(ctx context.Context) {
+	s.pushDP(func(ctx context.Context) {
 		if err := s.dp.DBChanged(ctx, name, cfg); err != nil {
 			s.log.Warn("data plane: apply database", "cluster", name, "db", cfg.UID, "err", err)
 		}
@@ -469,9 +495,33 @@ func (s *Sim) notifyCerts(c *cluster) {
 	}
 	name := c.spec.Name
 	cc := ClusterCerts{SyncerCert: c.syncer.certPEM, SyncerKey: c.syncer.keyPEM, ProxyCert: c.proxy.certPEM, ProxyKey: c.proxy.keyPEM}
-	s.dpq.push(func(ctx context.Context) {
+	s.pushDP(func(ctx context.Context) {
 		if err := s.dp.CertsChanged(ctx, name, cc); err != nil {
 			s.log.Warn("data plane: apply certificates", "cluster", name, "err", err)
 		}
+	})
+}
+
+// pushDP queues a data plane call. Links (re)connected since the last call wait for this one: their
+// reports count again once it has returned. Caller holds s.mu.
+func (s *Sim) pushDP(job func(context.Context)) {
+	s.dpSeq++
+	seq := s.dpSeq
+	if s.dpLinks {
+		for _, c := range s.clusters {
+			for _, d := range c.dbs {
+				for _, l := range d.links {
+					if l.stale {
+						l.stale, l.after = false, seq
+					}
+				}
+			}
+		}
+	}
+	s.dpq.push(func(ctx context.Context) {
+		job(ctx)
+		s.mu.Lock()
+		s.dpDone = seq
+		s.mu.Unlock()
 	})
 }

@@ -86,7 +86,8 @@ type Stats struct {
 	// LinkRestarts counts existing links restarted because uri, encryption, server_cert, client_cert or
 	// replication_tls_sni changed.
 	LinkRestarts int
-	// Connects and ConnectFailures count connection attempts by outcome, those made at New included.
+	// Connects and ConnectFailures count connection attempts by outcome, those made at New included
+	// (not with a LinkOwner data plane: it makes the connections).
 	Connects        int
 	ConnectFailures int
 }
@@ -171,6 +172,10 @@ type link struct {
 	lastError  string
 	lastUpdate time.Time
 	reported   *LinkReport
+	// With a LinkOwner: stale marks a (re)connection no data plane call has carried yet; after is the
+	// call that carries it. Reports count once that call has returned.
+	stale bool
+	after uint64
 }
 
 func (l *link) status(now time.Time, syncDelay time.Duration) (status string, lag int64, lastError string) {
