@@ -60,6 +60,11 @@ type Fleet struct {
 	mu     sync.Mutex
 	syncer map[string][]CertVersion
 	proxy  map[string]CertVersion
+
+	// --- proxy rotation and pruning hooks ---
+	proxyPending map[string]CertVersion // AWSPENDING proxy versions read so far (zero: none)
+	registered   *bool                  // whether every registered cluster is in Clusters (see prune.go)
+	// --- end hooks ---
 }
 
 // LoadFleet reads every named cluster (every registered one when names is empty), a few at a time.
@@ -363,6 +368,39 @@ func (f *Fleet) syncerVersions(ctx context.Context, src CertSource, name string)
 	f.mu.Unlock()
 	return v, nil
 }
+
+// --- proxy rotation hook ---
+
+// pendingProxy reads (once per fleet) the AWSPENDING version of a cluster's proxy secret, when src
+// can tell (ProxyPendingSource). ok is false when there is none, or src cannot say.
+func (f *Fleet) pendingProxy(ctx context.Context, src CertSource, name string) (v CertVersion, ok bool, err error) {
+	ps, can := src.(ProxyPendingSource)
+	if !can {
+		return CertVersion{}, false, nil
+	}
+	f.mu.Lock()
+	v, cached := f.proxyPending[name]
+	f.mu.Unlock()
+	if !cached {
+		v, err = ps.ProxyPending(ctx, name)
+		// A pending version that is missing or unreadable cannot be what the cluster presents.
+		if errors.Is(err, ErrNoCertificate) || errors.Is(err, ErrInvalidSecret) {
+			v, err = CertVersion{}, nil
+		}
+		if err != nil {
+			return CertVersion{}, false, fmt.Errorf("read pending proxy certificate of %s: %w", name, scrub(err))
+		}
+		f.mu.Lock()
+		if f.proxyPending == nil {
+			f.proxyPending = map[string]CertVersion{}
+		}
+		f.proxyPending[name] = v
+		f.mu.Unlock()
+	}
+	return v, v.Certificate != "", nil
+}
+
+// --- end proxy rotation hook ---
 
 // proxyCurrent reads (once per fleet) a cluster's current proxy certificate.
 func (f *Fleet) proxyCurrent(ctx context.Context, src CertSource, name string) (CertVersion, error) {

@@ -356,7 +356,13 @@ type DestInput struct {
 	SourceCluster string
 	Proxy         CertVersion // AWSCURRENT of the source cluster's proxy secret
 	Presented     string      // proxy certificate the source cluster presents now, optional
-	Now           time.Time
+	// --- proxy rotation hook ---
+	// ProxyPending is the AWSPENDING version of the source cluster's proxy secret, zero when there is
+	// none. When the cluster presents it (a proxy rotation between setSecret and finishSecret), it is
+	// the server certificate to trust instead of AWSCURRENT.
+	ProxyPending CertVersion
+	// --- end proxy rotation hook ---
+	Now time.Time
 
 	cache parseCache
 }
@@ -381,7 +387,8 @@ type destWant struct {
 }
 
 // PlanDestination computes the update that gives the source's entry encryption and the source
-// cluster's current proxy certificate, leaving every other field of every entry as it is.
+// cluster's current proxy certificate, leaving every other field of every entry as it is. The proxy
+// certificate is AWSCURRENT, or AWSPENDING while the source cluster presents that one (a rotation).
 func PlanDestination(in DestInput) (DestPlan, error) {
 	where := fmt.Sprintf("destination %s/%d", in.Cluster, in.DB.UID)
 	pc := in.cache
@@ -390,7 +397,14 @@ func PlanDestination(in DestInput) (DestPlan, error) {
 		return DestPlan{}, reject(CodeUnknownLink, where+": "+err.Error(), nil)
 	}
 	what := "proxy certificate AWSCURRENT of cluster " + in.SourceCluster
-	proxy, err := validCert(pc, in.Proxy.Certificate, what, in.Now, x509.ExtKeyUsageServerAuth, false)
+	target := in.Proxy
+	// --- proxy rotation hook: the syncer must trust what the source serves, if it is a staged version ---
+	if presentsPending(pc, in) {
+		what = "proxy certificate AWSPENDING of cluster " + in.SourceCluster + " (presented: rotation in progress)"
+		target = in.ProxyPending
+	}
+	// --- end proxy rotation hook ---
+	proxy, err := validCert(pc, target.Certificate, what, in.Now, x509.ExtKeyUsageServerAuth, false)
 	if err != nil {
 		return DestPlan{}, err
 	}
@@ -432,6 +446,15 @@ func PlanDestination(in DestInput) (DestPlan, error) {
 	}
 	p.want = destWant{pc: pc, entryUID: cur.UID, entry: idx, fingerprint: proxy.Fingerprint, uids: uids}
 	return p, nil
+}
+
+// presentsPending reports whether the source cluster presents the AWSPENDING version of its proxy
+// secret (part of the proxy rotation hook).
+func presentsPending(pc parseCache, in DestInput) bool {
+	if strings.TrimSpace(in.ProxyPending.Certificate) == "" || strings.TrimSpace(in.Presented) == "" {
+		return false
+	}
+	return existingEntry(pc, in.Presented).key == existingEntry(pc, in.ProxyPending.Certificate).key
 }
 
 // verify checks a read-back of the destination DB.

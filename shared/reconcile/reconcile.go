@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/replica-tls/replica-tls/shared/audit"
@@ -47,6 +48,20 @@ type CertSource interface {
 	ClientCerts(ctx context.Context, cluster string, uid int) ([]string, error)
 }
 
+// --- proxy rotation hook ---
+
+// ProxyPendingSource is what a CertSource also implements so that destinations follow a proxy
+// rotation: while a source cluster presents the AWSPENDING version of its proxy secret, that version
+// is the server certificate its destinations trust. Without it only AWSCURRENT is known, and a
+// reconcile during a proxy rotation would point destinations back at the old certificate.
+type ProxyPendingSource interface {
+	// ProxyPending returns the AWSPENDING version of the cluster's proxy secret, or an error wrapping
+	// ErrNoCertificate when there is none.
+	ProxyPending(ctx context.Context, cluster string) (CertVersion, error)
+}
+
+// --- end proxy rotation hook ---
+
 // Auditor records audit events. It fills run, trigger and time; nil means the event was accepted.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) error
@@ -63,6 +78,10 @@ type Config struct {
 	Now      func() time.Time // default time.Now
 	Poll     time.Duration    // default DefaultPoll
 	Logger   *slog.Logger     // default: discard
+	// PruneAfter is the grace period before a superseded (AWSPREVIOUS) syncer certificate may leave
+	// trust lists, counted from its cluster's AWSCURRENT version's creation; and only when no cluster
+	// presents it (prune.go). 0 never prunes.
+	PruneAfter time.Duration
 }
 
 // Reconciler converges links. It holds no state between calls beyond its Config.
@@ -508,6 +527,7 @@ func (ru *run) sourceInput(ctx context.Context, src LinkEnd) (SourceInput, error
 	return SourceInput{
 		Cluster: src.Cluster, DB: db, Policy: ru.pol, Destinations: dests,
 		Managed: managed, ClientCerts: clients, Now: ru.r.cfg.Now(), cache: ru.cache,
+		Prunable: ru.prunable(ctx, dests), // pruning hook (prune.go)
 	}, nil
 }
 
@@ -566,6 +586,17 @@ func (ru *run) destInput(ctx context.Context, l Link) (DestInput, error) {
 	if cs, ok := ru.fleet.Clusters[l.Source.Cluster]; ok {
 		in.Presented = cs.ProxyCert
 	}
+	// --- proxy rotation hook: AWSPENDING matters only when the source presents something else ---
+	if strings.TrimSpace(in.Presented) != "" && existingEntry(ru.cache, in.Presented).key != existingEntry(ru.cache, proxy.Certificate).key {
+		pending, ok, err := ru.fleet.pendingProxy(ctx, ru.r.cfg.Certs, l.Source.Cluster)
+		if err != nil {
+			return DestInput{}, err
+		}
+		if ok {
+			in.ProxyPending = pending
+		}
+	}
+	// --- end proxy rotation hook ---
 	return in, nil
 }
 
