@@ -8,7 +8,8 @@ GOBUILD   := CGO_ENABLED=0 GOOS=linux $(GO) build -tags lambda.norpc -trimpath -
 PKGS      := ./...
 
 # Lambda functions: SAM logical id -> source folder.
-FUNCTIONS := ReplicaCreatedFunction:replica-created ClusterRegisteredFunction:cluster-registered
+FUNCTIONS := ReplicaCreatedFunction:replica-created ClusterRegisteredFunction:cluster-registered \
+             CertRotationFunction:cert-rotation SecretChangedFunction:secret-changed
 
 .PHONY: all test test-short lint build demo sim invoke bench fuzz cfn-lint tools clean help
 
@@ -53,6 +54,12 @@ build-ReplicaCreatedFunction:
 
 build-ClusterRegisteredFunction:
 	GOARCH=$(ARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/cluster-registered
+
+build-CertRotationFunction:
+	GOARCH=$(ARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/cert-rotation
+
+build-SecretChangedFunction:
+	GOARCH=$(ARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/secret-changed
 
 sim:
 	$(GO) run ./infra/cmd/cluster-sim

@@ -49,7 +49,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 		Registry: h.app.Registry,
 		Reconciler: reconcile.New(reconcile.Config{
 			Registry:   h.app.Registry,
-			Certs:      rotation.WithPendingProxies(h.app.Registry, h.app.Store),
+			Certs:      h.app.Registry,
 			Auditor:    rec,
 			Now:        h.app.Now,
 			Logger:     h.app.Logger,

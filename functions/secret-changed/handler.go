@@ -11,7 +11,6 @@ import (
 	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
-	"github.com/replica-tls/replica-tls/shared/rotation"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 	"github.com/replica-tls/replica-tls/shared/trigger"
 )
@@ -22,8 +21,7 @@ const (
 )
 
 type handler struct {
-	app   *lambdaapp.App
-	grace time.Duration // reconcile.Config.PruneAfter
+	app *lambdaapp.App
 }
 
 // response says what was looked at and done; no secret material.
@@ -86,14 +84,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	for _, name := range slices.Sorted(maps.Keys(fleet.Errors)) {
 		resp.Warnings = append(resp.Warnings, audit.Redact(fmt.Sprintf("cluster %s could not be read: %v", name, fleet.Errors[name])))
 	}
-	r := reconcile.New(reconcile.Config{
-		Registry:   h.app.Registry,
-		Certs:      rotation.WithPendingProxies(h.app.Registry, h.app.Store),
-		Auditor:    rec,
-		Now:        h.app.Now,
-		Logger:     h.app.Logger,
-		PruneAfter: h.grace,
-	})
+	r := h.app.Reconciler(rec)
 	pol := reconcile.Policy{Scope: reconcile.Scope(h.app.Config.DefaultScope), ClientAuth: true}
 	// Every link touching the cluster: as a destination (its syncer certificate in source trust lists)
 	// and as a source (its proxy certificate in destination entries, its client certificates).

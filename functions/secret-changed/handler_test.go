@@ -84,7 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	awsCfg := st.AWS.Copy()
 	awsCfg.RetryMaxAttempts = 3 // moto now and then drops a connection mid-answer
 	app := lambdaapp.New(cfg, awsCfg, logs)
-	f := &fixture{t: t, st: st, app: app, logs: logs, h: &handler{app: app, grace: 7 * 24 * time.Hour}}
+	f := &fixture{t: t, st: st, app: app, logs: logs, h: &handler{app: app}}
 	f.recordAndSecure()
 	testkit.AuditEvents(t, st, 0)
 	return f

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
-	"github.com/replica-tls/replica-tls/shared/rotation"
 )
 
 func main() {
@@ -21,10 +20,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "secret-changed:", err)
 		os.Exit(1)
 	}
-	settings, err := rotation.SettingsFromEnv(os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "secret-changed: configuration:", err)
-		os.Exit(1)
-	}
-	lambda.Start((&handler{app: app, grace: settings.Grace}).handle)
+	lambda.Start((&handler{app: app}).handle)
 }

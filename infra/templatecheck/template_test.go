@@ -26,11 +26,30 @@ type template struct {
 			CodeURI       string   `yaml:"CodeUri"`
 		} `yaml:"Function"`
 	} `yaml:"Globals"`
-	Resources map[string]struct {
-		Type       string    `yaml:"Type"`
-		Metadata   yaml.Node `yaml:"Metadata"`
-		Properties yaml.Node `yaml:"Properties"`
-	} `yaml:"Resources"`
+	Resources map[string]yaml.Node `yaml:"Resources"`
+}
+
+type resource struct {
+	Type       string    `yaml:"Type"`
+	Metadata   yaml.Node `yaml:"Metadata"`
+	Properties yaml.Node `yaml:"Properties"`
+}
+
+// resources decodes the plain resources, leaving out Fn::ForEach blocks (sequences).
+func (tpl template) resources(t *testing.T) map[string]resource {
+	t.Helper()
+	out := map[string]resource{}
+	for id, n := range tpl.Resources {
+		if n.Kind != yaml.MappingNode {
+			continue
+		}
+		var r resource
+		if err := n.Decode(&r); err != nil {
+			t.Fatalf("resource %s: %v", id, err)
+		}
+		out[id] = r
+	}
+	return out
 }
 
 func load(t *testing.T) (template, string) {
@@ -65,7 +84,7 @@ func TestFunctionsBuildAndRunAsDocumented(t *testing.T) {
 	}
 	for id, fn := range fns {
 		t.Run(id, func(t *testing.T) {
-			res := tpl.Resources[id]
+			res := tpl.resources(t)[id]
 			var meta map[string]string
 			if err := res.Metadata.Decode(&meta); err != nil || meta["BuildMethod"] != "makefile" {
 				t.Errorf("Metadata.BuildMethod must be makefile: %v %v", meta, err)
@@ -106,7 +125,7 @@ func TestPermissionsAreScoped(t *testing.T) {
 
 func TestEveryRuleHasRetriesAndADeadLetterQueue(t *testing.T) {
 	tpl, _ := load(t)
-	for id, res := range tpl.Resources {
+	for id, res := range tpl.resources(t) {
 		if res.Type != "AWS::Serverless::Function" {
 			continue
 		}

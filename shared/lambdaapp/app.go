@@ -71,11 +71,12 @@ func (a *App) Reconciler(rec *audit.Recorder, planned ...inventory.Result) *reco
 		src = &overlay{CertSource: a.Registry, planned: p}
 	}
 	return reconcile.New(reconcile.Config{
-		Registry: a.Registry,
-		Certs:    src,
-		Auditor:  rec,
-		Now:      a.Now,
-		Logger:   a.Logger,
+		Registry:   a.Registry,
+		Certs:      src,
+		Auditor:    rec,
+		Now:        a.Now,
+		Logger:     a.Logger,
+		PruneAfter: a.Config.TrustGrace,
 	})
 }
 

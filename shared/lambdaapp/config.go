@@ -22,7 +22,11 @@ const (
 	EnvLogLevel     = "LOG_LEVEL"
 	EnvCacheTTL     = "SECRET_CACHE_TTL"
 	EnvFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
+	EnvTrustGrace   = "TRUST_GRACE_DAYS" // days a superseded syncer certificate stays trusted; 0 = forever
 )
+
+// DefaultTrustGrace is how long a superseded syncer certificate stays in trust lists by default.
+const DefaultTrustGrace = 7 * 24 * time.Hour
 
 // Config is what a function needs to know about its deployment.
 type Config struct {
@@ -32,6 +36,9 @@ type Config struct {
 	LogLevel     slog.Level
 	CacheTTL     time.Duration
 	FunctionName string
+	// TrustGrace is reconcile.Config.PruneAfter: a superseded syncer certificate leaves trust lists
+	// this long after its successor was created, and only when no cluster presents it. 0 = never.
+	TrustGrace time.Duration
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in production), applying defaults and
@@ -42,6 +49,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		AuditBus:     getenv(EnvAuditBus),
 		FunctionName: getenv(EnvFunctionName),
 		CacheTTL:     30 * time.Second,
+		TrustGrace:   DefaultTrustGrace,
 	}
 	if c.SecretPrefix == "" {
 		c.SecretPrefix = "replica-tls/"
@@ -84,6 +92,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		} else {
 			return Config{}, fmt.Errorf("%s=%q: want seconds or a Go duration", EnvCacheTTL, v)
 		}
+	}
+	if v := getenv(EnvTrustGrace); v != "" {
+		days, err := strconv.Atoi(v)
+		if err != nil || days < 0 || days > 3650 {
+			return Config{}, fmt.Errorf("%s=%q: want a whole number of days from 0 (never prune) to 3650", EnvTrustGrace, v)
+		}
+		c.TrustGrace = time.Duration(days) * 24 * time.Hour
 	}
 	return c, nil
 }

@@ -68,3 +68,11 @@ func (o *overlay) ProxyCurrent(ctx context.Context, cluster string) (reconcile.C
 	}
 	return o.CertSource.ProxyCurrent(ctx, cluster)
 }
+
+// ProxyPending forwards to the underlying source, so dry runs follow a proxy rotation too.
+func (o *overlay) ProxyPending(ctx context.Context, cluster string) (reconcile.CertVersion, error) {
+	if p, ok := o.CertSource.(reconcile.ProxyPendingSource); ok {
+		return p.ProxyPending(ctx, cluster)
+	}
+	return reconcile.CertVersion{}, reconcile.ErrNoCertificate
+}

@@ -36,8 +36,9 @@ func NewRegistry(store *secretstore.Store, logger *slog.Logger) *Registry {
 }
 
 var (
-	_ reconcile.Registry   = (*Registry)(nil)
-	_ reconcile.CertSource = (*Registry)(nil)
+	_ reconcile.Registry           = (*Registry)(nil)
+	_ reconcile.CertSource         = (*Registry)(nil)
+	_ reconcile.ProxyPendingSource = (*Registry)(nil)
 )
 
 // ClusterNames lists the registered clusters.
@@ -98,6 +99,16 @@ func (r *Registry) ProxyCurrent(ctx context.Context, name string) (reconcile.Cer
 	v, err := r.store.Cert(ctx, name, secretstore.Proxy, "AWSCURRENT")
 	if err != nil {
 		return reconcile.CertVersion{}, certErr(name, "proxy", err)
+	}
+	return reconcile.CertVersion{VersionID: v.VersionID, Stages: v.Stages, Certificate: v.Certificate, Created: v.Created}, nil
+}
+
+// ProxyPending returns the AWSPENDING proxy certificate of the cluster, so that destinations follow
+// a proxy rotation under way (the source presents the pending certificate before it becomes current).
+func (r *Registry) ProxyPending(ctx context.Context, name string) (reconcile.CertVersion, error) {
+	v, err := r.store.Cert(ctx, name, secretstore.Proxy, secretstore.StagePending)
+	if err != nil {
+		return reconcile.CertVersion{}, certErr(name, "pending proxy", err)
 	}
 	return reconcile.CertVersion{VersionID: v.VersionID, Stages: v.Stages, Certificate: v.Certificate, Created: v.Created}, nil
 }

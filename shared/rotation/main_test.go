@@ -129,7 +129,7 @@ func (e *env) ctx() context.Context {
 // reconciler is what the rotation function wires: AWSPENDING proxies followed, pruning after grace.
 func (e *env) reconciler(aud reconcile.Auditor) *reconcile.Reconciler {
 	return reconcile.New(reconcile.Config{
-		Registry: e.app.Registry, Certs: rotation.WithPendingProxies(e.app.Registry, e.app.Store),
+		Registry: e.app.Registry, Certs: e.app.Registry,
 		Auditor: aud, Poll: 5 * time.Millisecond, PruneAfter: grace, Logger: e.app.Logger, Now: e.now,
 	})
 }

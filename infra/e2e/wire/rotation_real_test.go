@@ -85,7 +85,7 @@ func rotate(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) {
 			Secrets:  svc,
 			Registry: app.Registry,
 			Reconciler: reconcile.New(reconcile.Config{
-				Registry: app.Registry, Certs: rotation.WithPendingProxies(app.Registry, app.Store),
+				Registry: app.Registry, Certs: app.Registry,
 				Auditor: rec, Poll: 10 * time.Millisecond, PruneAfter: 7 * 24 * time.Hour, Logger: app.Logger,
 			}),
 			Auditor:  rec,
