@@ -131,6 +131,3 @@ func TestRotationUnderLoad(t *testing.T) {
 		})
 	}
 }
-
-// generatesAuthorityKeyID reports whether certs.Generate (what rotation uses) writes an authority key
-// identifier, without which OpenSSL cannot tell two trusted certificates with one subject apart.
