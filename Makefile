@@ -9,9 +9,10 @@ PKGS      := ./...
 
 # Lambda functions: SAM logical id -> source folder.
 FUNCTIONS := ReplicaCreatedFunction:replica-created ClusterRegisteredFunction:cluster-registered \
-             CertRotationFunction:cert-rotation SecretChangedFunction:secret-changed
+             CertRotationFunction:cert-rotation SecretChangedFunction:secret-changed \
+             SweepFunction:sweep
 
-.PHONY: all test test-short lint build demo sim invoke bench fuzz cfn-lint tools clean help
+.PHONY: all test test-short lint build demo sim invoke bench bench-sweep bench-rotation fuzz cfn-lint clean help
 
 all: lint test
 
@@ -22,7 +23,7 @@ help:
 	@echo "make build  - build every Lambda bootstrap for linux/$(ARCH) into bin/functions/"
 	@echo "make sim    - start the cluster simulator on local defaults and print its endpoints"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>  - run one function on an event, docker-free"
-	@echo "make bench  - benchmarks"
+	@echo "make bench  - benchmarks (make bench-sweep: the 1,000-database sweep; make bench-rotation: proxy window)"
 
 test: cfn-lint
 	$(GO) test -count=1 -timeout 20m $(PKGS)
@@ -61,6 +62,9 @@ build-CertRotationFunction:
 build-SecretChangedFunction:
 	GOARCH=$(ARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/secret-changed
 
+build-SweepFunction:
+	GOARCH=$(ARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweep
+
 sim:
 	$(GO) run ./infra/cmd/cluster-sim
 
@@ -71,8 +75,17 @@ invoke:
 demo:
 	$(GO) run ./infra/cmd/localrun demo
 
+# Every benchmark but the fleet-scale sweep (about 3 minutes on its own: make bench-sweep).
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	$(GO) test -run='^$$' -bench=. -skip=Sweep1000 -benchmem $(PKGS)
+
+# 1,000 databases, 500 links, 10 simulated clusters, 20 ms per API call.
+bench-sweep:
+	$(GO) test -run='^$$' -bench=Sweep1000 -benchtime=1x -timeout=30m ./shared/sweep/
+
+# How long a proxy rotation leaves new replication connections failing.
+bench-rotation:
+	$(GO) test -run='^$$' -bench=ProxyRotationWindow -benchtime=3x ./shared/rotation/
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=20s ./shared/certs/

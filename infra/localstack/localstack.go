@@ -11,19 +11,24 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/replica-tls/replica-tls/infra/awslocal"
 	"github.com/replica-tls/replica-tls/infra/moto"
 	"github.com/replica-tls/replica-tls/infra/simulator"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
+	"github.com/replica-tls/replica-tls/shared/sweep"
 )
 
 // Defaults match template.yaml's parameter defaults.
 const (
 	DefaultPrefix   = "replica-tls/"
 	DefaultAuditBus = "replica-tls-audit"
-	Region          = "us-east-1"
+	// DefaultNoticeTable is template.yaml's ExpiryNoticeTableName default: the sweep's durable record
+	// of the expiry notices it sent.
+	DefaultNoticeTable = "replica-tls-expiry-notices"
+	Region             = "us-east-1"
 	// Static credentials moto accepts; they are not secrets.
 	AccessKeyID     = "testing"
 	SecretAccessKey = "testing"
@@ -101,6 +106,9 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	s.Store = secretstore.New(secretsmanager.NewFromConfig(s.AWS), secretstore.Options{Prefix: s.Prefix, CacheTTL: -1})
 	if s.Tap, err = awslocal.NewAuditTap(ctx, s.AWS, s.AuditBus); err != nil {
 		return nil, fmt.Errorf("audit bus and tap: %w", err)
+	}
+	if err := sweep.CreateNoticeTable(ctx, dynamodb.NewFromConfig(s.AWS), DefaultNoticeTable); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
