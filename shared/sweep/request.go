@@ -3,10 +3,8 @@ package sweep
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/trigger"
@@ -65,7 +63,7 @@ func ParseRequest(payload []byte) (Request, audit.Trigger, error) {
 	dec := json.NewDecoder(bytes.NewReader(env.Detail))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return Request{}, tr, invalid("detail", "%s", jsonProblem(err))
+		return Request{}, tr, invalid("detail", "%s", trigger.DescribeJSONError(err))
 	}
 	if dec.More() {
 		return Request{}, tr, invalid("detail", "trailing data after the JSON object")
@@ -88,23 +86,4 @@ func ParseRequest(payload []byte) (Request, audit.Trigger, error) {
 
 func invalid(field, format string, args ...any) error {
 	return &trigger.InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
-}
-
-// jsonProblem describes a decoding error by position, field and type, never by the offending value.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
-	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if len(f) > 66 {
-			f = f[:66] + "..."
-		}
-		return "unknown field " + f
-	}
-	return "malformed JSON"
 }

@@ -229,7 +229,10 @@ func strictDecode(raw json.RawMessage, v any) error {
 	return nil
 }
 
-// jsonErrorText describes a decoding error by position and type, never by the offending value.
+// DescribeJSONError describes a decoding error by position, field and type, never by the offending
+// value: what an InvalidError may say about JSON that did not decode.
+func DescribeJSONError(err error) string { return jsonErrorText(err) }
+
 func jsonErrorText(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -239,7 +242,7 @@ func jsonErrorText(err error) string {
 	case errors.As(err, &typ):
 		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return "unknown field " + clip(strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
 		return "malformed JSON"
 	}
