@@ -65,6 +65,11 @@ func (s *Store) CertVersions(ctx context.Context, cluster string, kind Kind) ([]
 	for _, e := range list {
 		// By version id: values of a version never change, and this avoids moto's stale-stage bug.
 		v, err := s.value(ctx, name, "", e.ID)
+		if errors.Is(err, ErrNotFound) && slices.Equal(e.Stages, []string{StagePending}) {
+			// A rotation has started: Secrets Manager labels the token's version AWSPENDING before
+			// the rotation function's createSecret stores its value. There is nothing to read yet.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

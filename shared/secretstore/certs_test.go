@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -433,4 +434,46 @@ func quote(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// startedRotation plays Secrets Manager between RotateSecret and the rotation function's createSecret:
+// the token's version carries AWSPENDING but has no value yet (moto cannot hold such a version).
+type startedRotation struct {
+	secretstore.API
+	secret, token string
+}
+
+func (r startedRotation) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	out, err := r.API.ListSecretVersionIds(ctx, in, o...)
+	if err == nil && aws.ToString(in.SecretId) == r.secret {
+		out.Versions = append(out.Versions, smtypes.SecretVersionsListEntry{VersionId: aws.String(r.token), VersionStages: []string{"AWSPENDING"}})
+	}
+	return out, err
+}
+
+func (r startedRotation) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if aws.ToString(in.VersionId) == r.token {
+		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret value for VersionId")}
+	}
+	return r.API.GetSecretValue(ctx, in, o...)
+}
+
+func TestCertVersionsDuringARotationThatHasNotStoredItsValue(t *testing.T) {
+	ctx := context.Background()
+	prefix := uniquePrefix(t)
+	plain := secretstore.New(newClient(t), secretstore.Options{Prefix: prefix, CacheTTL: -1})
+	v1 := newKeyPair(t, "east.example.com")
+	id1, err := plain.PutCert(ctx, "east", secretstore.Syncer, secretstore.PutCert{Certificate: v1.Cert, PrivateKey: v1.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := startedRotation{API: newClient(t), secret: prefix + "clusters/east/syncer", token: "00000000-0000-4000-8000-000000000001"}
+	s := secretstore.New(api, secretstore.Options{Prefix: prefix, CacheTTL: -1})
+	got, err := s.CertVersions(ctx, "east", secretstore.Syncer)
+	if err != nil {
+		t.Fatalf("CertVersions while a rotation is starting: %v", err)
+	}
+	if len(got) != 1 || got[0].VersionID != id1 || !got[0].Has("AWSCURRENT") {
+		t.Fatalf("want only the current version, got %+v", got)
+	}
 }
