@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,37 +34,11 @@ var motoURL string
 
 func TestMain(m *testing.M) { os.Exit(testkit.MainWithMoto(m, &motoURL)) }
 
-// service plays the part of Secrets Manager's RotateSecret that moto cannot without Docker: it
-// attaches AWSPENDING to a new, empty version named by the token before the steps run. moto cannot
-// hold an empty version, so Describe reports it until createSecret stores the value.
-type service struct {
-	*secretstore.Store
-	mu      sync.Mutex
-	started map[string]string // secret name -> token
-}
-
-func (s *service) Describe(ctx context.Context, id string) (secretstore.Description, error) {
-	d, err := s.Store.Describe(ctx, id)
-	if err != nil {
-		return d, err
-	}
-	s.mu.Lock()
-	token := s.started[d.Name]
-	s.mu.Unlock()
-	if _, stored := d.VersionStages[token]; token != "" && !stored {
-		for id, st := range d.VersionStages {
-			d.VersionStages[id] = slices.DeleteFunc(slices.Clone(st), func(x string) bool { return x == secretstore.StagePending })
-		}
-		d.VersionStages[token] = []string{secretstore.StagePending}
-	}
-	return d, nil
-}
-
 type fixture struct {
 	t    *testing.T
 	st   *localstack.Stack
 	app  *lambdaapp.App
-	svc  *service
+	svc  *testkit.RotationService
 	logs *bytes.Buffer
 	h    *handler
 }
@@ -96,7 +69,7 @@ func newFixture(t *testing.T, prefix string) *fixture {
 	awsCfg := st.AWS.Copy()
 	awsCfg.RetryMaxAttempts = 3 // moto now and then drops a connection mid-answer
 	app := lambdaapp.New(cfg, awsCfg, logs)
-	f := &fixture{t: t, st: st, app: app, logs: logs, svc: &service{Store: app.Store, started: map[string]string{}}}
+	f := &fixture{t: t, st: st, app: app, logs: logs, svc: testkit.NewRotationService(app.Store)}
 	f.h = &handler{app: app, secrets: f.svc, settings: rotation.Settings{
 		KeyType: certs.ECDSAP256, TestTimeout: 10 * time.Second, TestPoll: 20 * time.Millisecond, Grace: 7 * 24 * time.Hour,
 	}}
@@ -129,9 +102,7 @@ func (f *fixture) enableRotation(cluster string, kind secretstore.Kind, token st
 		f.t.Fatal(err)
 	}
 	f.app.Store.Invalidate()
-	f.svc.mu.Lock()
-	f.svc.started[name] = token
-	f.svc.mu.Unlock()
+	f.svc.Begin(name, token)
 }
 
 // invoke runs the payload through the Lambda runtime's own decoding, as the deployed function.

@@ -35,40 +35,13 @@ func TestMain(m *testing.M) { os.Exit(testkit.MainWithMoto(m, &motoURL)) }
 // grace is the pruning grace period the tests' reconcilers use.
 const grace = 7 * 24 * time.Hour
 
-// service plays the part of Secrets Manager's RotateSecret that moto cannot play without Docker: when
-// a rotation starts, the service attaches AWSPENDING to a new, still empty version named by the token,
-// then invokes the steps with that token. moto cannot hold an empty version, so this wrapper adds it
-// to what Describe reports until createSecret stores its value; everything else is moto's.
-type service struct {
-	*secretstore.Store
-	mu      sync.Mutex
-	started map[string]string // secret name -> token of the rotation in progress
-}
-
-func (s *service) Describe(ctx context.Context, id string) (secretstore.Description, error) {
-	d, err := s.Store.Describe(ctx, id)
-	if err != nil {
-		return d, err
-	}
-	s.mu.Lock()
-	token := s.started[d.Name]
-	s.mu.Unlock()
-	if _, stored := d.VersionStages[token]; token != "" && !stored {
-		for id, stages := range d.VersionStages {
-			d.VersionStages[id] = slices.DeleteFunc(slices.Clone(stages), func(st string) bool { return st == secretstore.StagePending })
-		}
-		d.VersionStages[token] = []string{secretstore.StagePending}
-	}
-	return d, nil
-}
-
 // env is one test's world: a simulator (with the links already secured, as cluster registration
 // leaves them), moto, the functions' App, and the rotation service emulation.
 type env struct {
 	t    testing.TB
 	st   *localstack.Stack
 	app  *lambdaapp.App
-	svc  *service
+	svc  *testkit.RotationService
 	sm   *secretsmanager.Client
 	logs *bytes.Buffer
 	// auditor, when set, wraps each step's recorder (to refuse events).
@@ -94,7 +67,7 @@ func newEnv(t testing.TB, topo *simulator.Topology, simOpts simulator.Options) *
 	app := lambdaapp.New(cfg, awsCfg, logs)
 	e := &env{t: t, st: st, app: app, logs: logs, sm: secretsmanager.NewFromConfig(st.AWS), keyType: certs.ECDSAP256,
 		testTimeout: 10 * time.Second, now: time.Now,
-		svc: &service{Store: app.Store, started: map[string]string{}}}
+		svc: testkit.NewRotationService(app.Store)}
 	ctx := e.ctx()
 	// Registration: the presented certificates become the secrets' first versions, and every link is
 	// secured, as the cluster-registered function does.
@@ -158,9 +131,7 @@ func (e *env) enableRotation(cluster string, kind secretstore.Kind) {
 // startRotation is what RotateSecret does before invoking the function: a new token, AWSPENDING.
 func (e *env) startRotation(cluster string, kind secretstore.Kind) string {
 	token := newToken()
-	e.svc.mu.Lock()
-	e.svc.started[e.secretName(cluster, kind)] = token
-	e.svc.mu.Unlock()
+	e.svc.Begin(e.secretName(cluster, kind), token)
 	return token
 }
 

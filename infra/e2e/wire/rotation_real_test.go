@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,33 +19,6 @@ import (
 	"github.com/replica-tls/replica-tls/shared/rotation"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
-
-// rotationService plays the part of Secrets Manager's RotateSecret that moto cannot play without
-// Docker, as shared/rotation's own tests do: a rotation attaches AWSPENDING to a new, still empty
-// version named by the token, then the steps run with that token. moto cannot hold an empty version,
-// so Describe reports it until createSecret stores the value.
-type rotationService struct {
-	*secretstore.Store
-	mu      sync.Mutex
-	started map[string]string // secret name -> token of the rotation in progress
-}
-
-func (s *rotationService) Describe(ctx context.Context, id string) (secretstore.Description, error) {
-	d, err := s.Store.Describe(ctx, id)
-	if err != nil {
-		return d, err
-	}
-	s.mu.Lock()
-	token := s.started[d.Name]
-	s.mu.Unlock()
-	if _, stored := d.VersionStages[token]; token != "" && !stored {
-		for id, stages := range d.VersionStages {
-			d.VersionStages[id] = slices.DeleteFunc(slices.Clone(stages), func(st string) bool { return st == secretstore.StagePending })
-		}
-		d.VersionStages[token] = []string{secretstore.StagePending}
-	}
-	return d, nil
-}
 
 // rotate runs a whole rotation of a cluster's certificate, the four steps in order, the way the
 // rotation function wires shared/rotation. The secrets' first versions were recorded by the
@@ -77,7 +48,8 @@ func rotate(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) {
 	_, _ = rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	token := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-	svc := &rotationService{Store: app.Store, started: map[string]string{name: token}}
+	svc := testkit.NewRotationService(app.Store)
+	svc.Begin(name, token)
 
 	for _, step := range []rotation.Step{rotation.CreateSecret, rotation.SetSecret, rotation.TestSecret, rotation.FinishSecret} {
 		rec := app.Run("secrets-manager-rotation", token, false)
