@@ -9,7 +9,7 @@ import (
 	"github.com/replica-tls/replica-tls/shared/audit"
 )
 
-const keyPEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oDwM0XYqP3XyoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n"
+const keyPEM = "-----BEGIN EC PRIVATE KEY-----\nTk9UIEEgUkVBTCBLRVk6IGEgZml4dHVyZSBmb3IgdGhlIGxlYWsgc2Nhbm5lcg==\n-----END EC PRIVATE KEY-----\n" // not a real key: the body is base64 text
 
 func TestScan(t *testing.T) {
 	tests := []struct {
