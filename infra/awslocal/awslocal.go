@@ -22,6 +22,9 @@ import (
 	"github.com/replica-tls/replica-tls/shared/audit"
 )
 
+// tapAttempts is how often the audit tap tries each of its calls.
+const tapAttempts = 3
+
 // Region is the region every local client uses.
 const Region = "us-east-1"
 
@@ -69,8 +72,10 @@ const targetID = "audit-tap"
 // Close removes the rule and the queue; the bus stays.
 func NewAuditTap(ctx context.Context, cfg aws.Config, busName string) (*AuditTap, error) {
 	t := &AuditTap{
-		eb:  eventbridge.NewFromConfig(cfg),
-		sqs: sqs.NewFromConfig(cfg),
+		// The tap only sets up rules and reads its queue: retrying those is safe, and it keeps a
+		// connection moto drops now and then from failing a test.
+		eb:  eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.RetryMaxAttempts = tapAttempts }),
+		sqs: sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.RetryMaxAttempts = tapAttempts }),
 		bus: busName,
 	}
 	suffix := randomSuffix()

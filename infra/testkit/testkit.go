@@ -103,7 +103,10 @@ func AppConfig(st *localstack.Stack) lambdaapp.Config {
 func NewApp(st *localstack.Stack, logs io.Writer) *lambdaapp.App {
 	cfg := AppConfig(st)
 	cfg.LogLevel = -4 // debug: the leak checks should see everything that could ever be logged
-	return lambdaapp.New(cfg, st.AWS, logs)
+	// The functions run with the SDK's retries in Lambda; moto now and then drops a connection.
+	awsCfg := st.AWS.Copy()
+	awsCfg.RetryMaxAttempts = 3
+	return lambdaapp.New(cfg, awsCfg, logs)
 }
 
 // Secrets lists every secret string of the stack's clusters: admin and viewer passwords and the
