@@ -176,3 +176,23 @@ func TestUnknownClusterAndDryRun(t *testing.T) {
 	}
 	testkit.AuditEvents(t, st, 2*time.Second)
 }
+
+// A policy an event stated for a source database (here: scope all, client authentication off) is
+// kept by runs that state none, such as a registration: defaults never undo a deliberate choice.
+func TestStoredPolicyWinsOverDefaults(t *testing.T) {
+	st, h, _ := setup(t)
+	if _, err := st.Store.PutDBPolicy(context.Background(), "east", 1, secretstore.DBPolicy{TLSScope: "all", ClientAuthentication: false}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(t, h, registered("west", false)); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	src := testkit.ReadDB(t, st, "east", 1)
+	if src.TLSMode != "enabled" || src.ClientAuth == "enabled" {
+		t.Errorf("source follows the defaults instead of its stored policy: tls_mode %q, client authentication %q", src.TLSMode, src.ClientAuth)
+	}
+	if rs := testkit.ReadDB(t, st, "west", 1).ReplicaSources[0]; !rs.Encryption || rs.Status != "in-sync" {
+		t.Errorf("the link should still be secured: %+v", rs)
+	}
+	testkit.AuditEvents(t, st, 2*time.Second)
+}

@@ -57,10 +57,13 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	if ev.Source != nil {
 		ref.SourceCluster, ref.SourceDB = ev.Source.Cluster, ev.Source.Database
 	}
-	pol := reconcile.Policy{Scope: reconcile.Scope(ev.TLSScope), ClientAuth: *ev.ClientAuthentication, DryRun: ev.DryRun}
+	pol := reconcile.Policy{Scope: reconcile.Scope(ev.TLSScope), ClientAuth: *ev.ClientAuthentication, DryRun: ev.DryRun, Stated: true}
 	res, err := h.app.Reconciler(rec, recorded...).ReconcileLink(ctx, fleet, ref, pol)
 	resp.Calls, resp.Writes, resp.Changed = res.Calls, res.Writes, res.Changed()
 	resp.Links = lambdaapp.Summaries(res.Links)
+	if !ev.DryRun {
+		resp.Warnings = append(resp.Warnings, h.app.RememberPolicies(ctx, rec, pol, res.Links)...)
+	}
 	if err != nil {
 		return resp, err
 	}

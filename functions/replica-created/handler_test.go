@@ -444,3 +444,21 @@ func rawSecret(f *fixture, name, value string) {
 }
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func TestStatedPolicyIsRemembered(t *testing.T) {
+	f := newFixture(t, testkit.Options{})
+	if _, err := f.invoke(event(`{"destination":{"cluster":"west","database":1},"tls_scope":"all","client_authentication":false}`)); err != nil {
+		t.Fatalf("handler: %v", err)
+	}
+	p, ok, err := f.st.Store.DBPolicy(context.Background(), "east", 1)
+	if err != nil || !ok || p.TLSScope != "all" || p.ClientAuthentication {
+		t.Fatalf("stored policy of east/1 = %+v (found %v, %v), want scope all without client authentication", p, ok, err)
+	}
+	if src := testkit.ReadDB(t, f.st, "east", 1); src.TLSMode != "enabled" || src.ClientAuth == "enabled" {
+		t.Errorf("source: tls_mode %q, client authentication %q", src.TLSMode, src.ClientAuth)
+	}
+	evs := testkit.AuditEvents(t, f.st, 2*time.Second)
+	if !testkit.Has(evs, "record-policy", audit.Succeeded) {
+		t.Errorf("storing the policy is not audited: %v", testkit.Outcomes(evs))
+	}
+}

@@ -77,6 +77,7 @@ func (a *App) Reconciler(rec *audit.Recorder, planned ...inventory.Result) *reco
 		Now:        a.Now,
 		Logger:     a.Logger,
 		PruneAfter: a.Config.TrustGrace,
+		Policies:   a.Registry,
 	})
 }
 
@@ -127,4 +128,41 @@ func FromEnvironment(ctx context.Context) (*App, error) {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
 	return New(cfg, awsCfg, os.Stderr), nil
+}
+
+// RememberPolicies stores the policy an event stated for the source databases of the links it
+// secured, so that later runs without a stated policy (the sweep, registrations, rotations) keep it.
+// Failures are audited and returned as warnings: the links themselves are secured.
+func (a *App) RememberPolicies(ctx context.Context, rec *audit.Recorder, pol reconcile.Policy, reports []reconcile.LinkReport) []string {
+	var warnings []string
+	seen := map[string]bool{}
+	for _, r := range reports {
+		if r.Err != nil || r.Link.SourceCluster == "" || r.Link.SourceDatabase == 0 {
+			continue
+		}
+		key := fmt.Sprintf("%s/%d", r.Link.SourceCluster, r.Link.SourceDatabase)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		start := a.Now()
+		p := secretstore.DBPolicy{TLSScope: string(pol.Scope), ClientAuthentication: pol.ClientAuth}
+		changed, err := a.Store.PutDBPolicy(ctx, r.Link.SourceCluster, r.Link.SourceDatabase, p)
+		outcome := audit.Succeeded
+		if !changed {
+			outcome = audit.Skipped
+		}
+		e := audit.Event{Step: "record-policy", Outcome: outcome, Cluster: r.Link.SourceCluster,
+			Database: r.Link.SourceDatabase, DurationMs: a.Now().Sub(start).Milliseconds(),
+			Changes: []string{fmt.Sprintf("policy of %s: tls_scope %s, client_authentication %v", key, p.TLSScope, p.ClientAuthentication)}}
+		if err != nil {
+			e.Outcome, e.Changes = audit.Failed, nil
+			e.Error = &audit.ErrorInfo{Code: "store_policy", Message: err.Error()}
+			warnings = append(warnings, audit.Redact(fmt.Sprintf("store the policy of %s: %v", key, err)))
+		}
+		if aerr := rec.Record(ctx, e); aerr != nil {
+			warnings = append(warnings, audit.Redact(fmt.Sprintf("audit the policy of %s: %v", key, aerr)))
+		}
+	}
+	return warnings
 }

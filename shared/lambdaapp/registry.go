@@ -39,7 +39,17 @@ var (
 	_ reconcile.Registry           = (*Registry)(nil)
 	_ reconcile.CertSource         = (*Registry)(nil)
 	_ reconcile.ProxyPendingSource = (*Registry)(nil)
+	_ reconcile.PolicySource       = (*Registry)(nil)
 )
+
+// SourcePolicy returns the policy an event stated for a source database, if one was stored.
+func (r *Registry) SourcePolicy(ctx context.Context, name string, uid int) (reconcile.Policy, bool, error) {
+	p, ok, err := r.store.DBPolicy(ctx, name, uid)
+	if err != nil || !ok {
+		return reconcile.Policy{}, false, err
+	}
+	return reconcile.Policy{Scope: reconcile.Scope(p.TLSScope), ClientAuth: p.ClientAuthentication}, true, nil
+}
 
 // ClusterNames lists the registered clusters.
 func (r *Registry) ClusterNames(ctx context.Context) ([]string, error) {

@@ -50,6 +50,10 @@ type Policy struct {
 	Scope      Scope
 	ClientAuth bool // enforce client authentication on the source DB (the default)
 	DryRun     bool // validate with dry_run PUTs and audit "planned"; change nothing
+	// Stated marks a policy the trigger stated for the link (a "Replica Database Created" event). A
+	// policy that is not stated is a default: a source database's stored policy (Config.Policies),
+	// recorded when an event stated one, wins over it, so a sweep never undoes a deliberate choice.
+	Stated bool
 }
 
 // DefaultPolicy is scope replica with client authentication enforced.

@@ -62,6 +62,12 @@ type ProxyPendingSource interface {
 
 // --- end proxy rotation hook ---
 
+// PolicySource gives the policy stored for a source database (Policy.Stated explains when it is
+// used); ok is false when none is stored.
+type PolicySource interface {
+	SourcePolicy(ctx context.Context, cluster string, uid int) (p Policy, ok bool, err error)
+}
+
 // Auditor records audit events. It fills run, trigger and time; nil means the event was accepted.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) error
@@ -82,6 +88,8 @@ type Config struct {
 	// trust lists, counted from its cluster's AWSCURRENT version's creation; and only when no cluster
 	// presents it (prune.go). 0 never prunes.
 	PruneAfter time.Duration
+	// Policies, when set, gives source databases' stored policies (see Policy.Stated).
+	Policies PolicySource
 }
 
 // Reconciler converges links. It holds no state between calls beyond its Config.
@@ -509,9 +517,13 @@ func (ru *run) sourceInput(ctx context.Context, src LinkEnd) (SourceInput, error
 		}
 		dests = append(dests, dc)
 	}
+	pol, err := ru.sourcePolicy(ctx, src)
+	if err != nil {
+		return SourceInput{}, err
+	}
 	managed := ru.managedSet(ctx)
 	var clients []string
-	if ru.pol.Scope == ScopeAll {
+	if pol.Scope == ScopeAll {
 		var err error
 		clients, err = ru.r.cfg.Certs.ClientCerts(ctx, src.Cluster, src.DB)
 		if errors.Is(err, ErrNoCertificate) {
@@ -525,10 +537,30 @@ func (ru *run) sourceInput(ctx context.Context, src LinkEnd) (SourceInput, error
 		}
 	}
 	return SourceInput{
-		Cluster: src.Cluster, DB: db, Policy: ru.pol, Destinations: dests,
+		Cluster: src.Cluster, DB: db, Policy: pol, Destinations: dests,
 		Managed: managed, ClientCerts: clients, Now: ru.r.cfg.Now(), cache: ru.cache,
 		Prunable: ru.prunable(ctx, dests), // pruning hook (prune.go)
 	}, nil
+}
+
+// sourcePolicy is the run's policy for a source database, or, when the run's policy is only a
+// default, the policy stored for that database when an event stated one.
+func (ru *run) sourcePolicy(ctx context.Context, src LinkEnd) (Policy, error) {
+	pol := ru.pol
+	if pol.Stated || ru.r.cfg.Policies == nil {
+		return pol, nil
+	}
+	stored, ok, err := ru.r.cfg.Policies.SourcePolicy(ctx, src.Cluster, src.DB)
+	if err != nil {
+		return Policy{}, fmt.Errorf("read the stored policy of %s: %w", src, scrub(err))
+	}
+	if ok {
+		if err := stored.Validate(); err != nil {
+			return Policy{}, fmt.Errorf("stored policy of %s: %w", src, err)
+		}
+		pol.Scope, pol.ClientAuth = stored.Scope, stored.ClientAuth
+	}
+	return pol, nil
 }
 
 // managedSet is the fingerprints of every syncer certificate version of every cluster in the

@@ -477,3 +477,30 @@ func TestCertVersionsDuringARotationThatHasNotStoredItsValue(t *testing.T) {
 		t.Fatalf("want only the current version, got %+v", got)
 	}
 }
+
+func TestDBPolicyRoundTripAndValidation(t *testing.T) {
+	ctx := context.Background()
+	s := secretstore.New(newClient(t), secretstore.Options{Prefix: uniquePrefix(t), CacheTTL: -1})
+	if _, ok, err := s.DBPolicy(ctx, "east", 1); err != nil || ok {
+		t.Fatalf("no policy stored yet: ok=%v err=%v", ok, err)
+	}
+	want := secretstore.DBPolicy{TLSScope: "all", ClientAuthentication: false}
+	if changed, err := s.PutDBPolicy(ctx, "east", 1, want); err != nil || !changed {
+		t.Fatalf("first put: changed=%v err=%v", changed, err)
+	}
+	if changed, err := s.PutDBPolicy(ctx, "east", 1, want); err != nil || changed {
+		t.Fatalf("the same policy again must change nothing: changed=%v err=%v", changed, err)
+	}
+	got, ok, err := s.DBPolicy(ctx, "east", 1)
+	if err != nil || !ok || got != want {
+		t.Fatalf("DBPolicy = %+v, %v, %v; want %+v", got, ok, err, want)
+	}
+	for _, bad := range []secretstore.DBPolicy{{TLSScope: "everything"}, {TLSScope: ""}} {
+		if _, err := s.PutDBPolicy(ctx, "east", 2, bad); !errors.Is(err, secretstore.ErrInvalid) {
+			t.Errorf("PutDBPolicy(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, _, err := s.DBPolicy(ctx, "East!", 1); !errors.Is(err, secretstore.ErrInvalid) {
+		t.Errorf("bad cluster name: %v", err)
+	}
+}
