@@ -23,8 +23,9 @@ var ErrNotInstalled = errors.New(InstallHint)
 
 // Server is a running moto_server.
 type Server struct {
-	URL string // http://127.0.0.1:<port>
-	cmd *exec.Cmd
+	URL    string // http://127.0.0.1:<port>
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has been reaped
 }
 
 // Start launches moto_server on a free 127.0.0.1 port and waits until it answers.
@@ -47,23 +48,20 @@ func Start(ctx context.Context) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: make(chan struct{})}
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(s.exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/moto-api/", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			// Keep the wait goroutine's result for Stop.
-			s.cmd = cmd
-			go func() { <-exited }()
 			return s, nil
 		}
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("moto_server exited before it was ready: %v", err)
+		case <-s.exited:
+			return nil, fmt.Errorf("moto_server exited before it was ready: %v", waitErr)
 		case <-ctx.Done():
 			s.kill()
 			return nil, fmt.Errorf("wait for moto_server: %w", ctx.Err())
@@ -93,12 +91,17 @@ func (s *Server) Reset(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends moto_server and its process group.
+// Stop ends moto_server and its process group, and waits (briefly) until it has been reaped.
 func (s *Server) Stop() { s.kill() }
 
 func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
 	}
 }
 
