@@ -66,96 +66,150 @@ type side struct {
 	state   func(reapi.DB) audit.State
 }
 
-// apply converges one side, starting from a plan made on the snapshot. It returns the result, the
-// DB as last read (or the snapshot when nothing was read), and an error for any outcome but
-// skipped, planned and succeeded.
+// apply converges one side. p was planned on the run's snapshot: it only says whether there may be
+// anything to do. When there is, the side is leased, read fresh, and planned again from that read
+// (docs/architecture.md, "Applying a change"): a plan never rests on a read another writer may have
+// overtaken. It returns the result, the DB as last read (or cur when nothing was read), and an error
+// for any outcome but skipped, planned and succeeded.
 func (r *Reconciler) apply(ctx context.Context, s side, p sidePlan, cur reapi.DB, pol Policy) (SideResult, reapi.DB, error) {
-	start := r.cfg.Now()
-	res := SideResult{Step: s.step, Cluster: s.cluster, Database: s.uid, Changes: p.changes, Warnings: p.warnings, Before: p.before, After: p.before}
-	ev := func(o audit.Outcome, err error) error {
-		e := r.event(s, o, pol, start)
-		e.Before, e.After, e.Changes = &res.Before, &res.After, res.Changes
-		if len(res.Warnings) > 0 {
-			e.Details = map[string]any{"warnings": res.Warnings}
-		}
-		if err != nil {
-			e.Error = errorInfo(err)
-		}
-		return r.record(ctx, e)
-	}
-	fail := func(err error) (SideResult, reapi.DB, error) {
-		res.Outcome, res.Err = audit.Failed, err
-		if aerr := ev(audit.Failed, err); aerr != nil {
-			err = errors.Join(err, aerr)
-		}
-		r.log(ctx, res)
-		return res, cur, err
-	}
-	done := func(o audit.Outcome) (SideResult, reapi.DB, error) {
-		res.Outcome = o
-		err := ev(o, nil)
-		r.log(ctx, res)
-		return res, cur, err
-	}
+	a := &applying{r: r, s: s, pol: pol, start: r.cfg.Now(), cur: cur}
+	a.res = SideResult{Step: s.step, Cluster: s.cluster, Database: s.uid, Changes: p.changes, Warnings: p.warnings, Before: p.before, After: p.before}
 	if p.update.Empty() {
-		return done(audit.Skipped)
+		return a.done(ctx, audit.Skipped)
 	}
 	if pol.DryRun {
-		res.After = p.after
-		res.Calls++
+		a.res.After = p.after
+		a.res.Calls++
 		if _, err := s.api.UpdateDB(ctx, s.uid, p.update, true); err != nil {
-			return fail(fmt.Errorf("validate update (dry run): %w", scrub(err)))
+			return a.fail(ctx, fmt.Errorf("validate update (dry run): %w", scrub(err)))
 		}
-		return done(audit.Planned)
+		return a.done(ctx, audit.Planned)
 	}
+	ran := false
+	var out SideResult
+	var got reapi.DB
+	var err error
+	resource := DBLease(LinkEnd{s.cluster, s.uid})
+	herr := r.cfg.Leases.Hold(ctx, resource, func(ctx context.Context) error {
+		ran = true
+		out, got, err = a.leased(ctx)
+		return err
+	})
+	if !ran {
+		return a.fail(ctx, leaseErr(resource, herr))
+	}
+	if herr != nil && err == nil {
+		// The work finished; only the release failed. The lease expires on its own.
+		r.cfg.Logger.WarnContext(ctx, "lease release failed", "resource", resource, "error", redact(herr.Error()))
+	}
+	return out, got, err
+}
 
+// applying is one side being applied.
+type applying struct {
+	r     *Reconciler
+	s     side
+	pol   Policy
+	start time.Time
+	cur   reapi.DB
+	res   SideResult
+}
+
+func (a *applying) event(ctx context.Context, o audit.Outcome, err error) error {
+	e := a.r.event(a.s, o, a.pol, a.start)
+	e.Before, e.After, e.Changes = &a.res.Before, &a.res.After, a.res.Changes
+	if len(a.res.Warnings) > 0 {
+		e.Details = map[string]any{"warnings": a.res.Warnings}
+	}
+	if err != nil {
+		e.Error = errorInfo(err)
+	}
+	return a.r.record(ctx, e)
+}
+
+func (a *applying) fail(ctx context.Context, err error) (SideResult, reapi.DB, error) {
+	a.res.Outcome, a.res.Err = audit.Failed, err
+	if aerr := a.event(ctx, audit.Failed, err); aerr != nil {
+		err = errors.Join(err, aerr)
+		a.res.Err = err
+	}
+	a.r.log(ctx, a.res)
+	return a.res, a.cur, err
+}
+
+func (a *applying) done(ctx context.Context, o audit.Outcome) (SideResult, reapi.DB, error) {
+	a.res.Outcome = o
+	err := a.event(ctx, o, nil)
+	a.r.log(ctx, a.res)
+	return a.res, a.cur, err
+}
+
+// leased runs under the side's lease: read fresh, plan, audit started, validate, write, wait, read
+// back and verify that nothing the fresh read held was lost.
+func (a *applying) leased(ctx context.Context) (SideResult, reapi.DB, error) {
+	s, res := a.s, &a.res
+	res.Calls++
+	fresh, err := s.api.GetDB(ctx, s.uid, DBFields()...)
+	if err != nil {
+		return a.fail(ctx, fmt.Errorf("read under the lease: %w", scrub(err)))
+	}
+	a.cur = fresh
+	p, err := s.plan(fresh)
+	if err != nil {
+		return a.fail(ctx, fmt.Errorf("plan from the read under the lease: %w", err))
+	}
+	res.Changes, res.Warnings, res.Before, res.After = p.changes, p.warnings, p.before, p.before
+	if p.update.Empty() {
+		// Another run converged it since the snapshot.
+		return a.done(ctx, audit.Skipped)
+	}
 	// Invariant 6: no mutating call unless the started event was accepted.
 	res.After = p.after
-	if err := ev(audit.Started, nil); err != nil {
+	if err := a.event(ctx, audit.Started, nil); err != nil {
 		res.After = p.before
 		res.Outcome, res.Err = audit.Failed, fmt.Errorf("%w: %w", errAudit, err)
-		r.log(ctx, res)
-		return res, cur, res.Err
+		a.r.log(ctx, *res)
+		return *res, a.cur, res.Err
 	}
 	res.After = p.before
 	for round := 1; ; round++ {
 		res.Rounds = round
 		res.Calls++
 		if _, err := s.api.UpdateDB(ctx, s.uid, p.update, true); err != nil {
-			return fail(fmt.Errorf("validate update (dry run): %w", scrub(err)))
+			return a.fail(ctx, fmt.Errorf("validate update (dry run): %w", scrub(err)))
 		}
 		res.Calls++
 		res.Writes++
 		updated, err := s.api.UpdateDB(ctx, s.uid, p.update, false)
 		if err != nil {
-			return fail(fmt.Errorf("update: %w", scrub(err)))
+			return a.fail(ctx, fmt.Errorf("update: %w", scrub(err)))
 		}
 		res.Calls++
-		if _, err := s.api.WaitForDB(ctx, s.uid, updated.ActionUID, r.cfg.Poll); err != nil {
-			return fail(fmt.Errorf("wait for the update to apply: %w", scrub(err)))
+		if _, err := s.api.WaitForDB(ctx, s.uid, updated.ActionUID, a.r.cfg.Poll); err != nil {
+			return a.fail(ctx, fmt.Errorf("wait for the update to apply: %w", scrub(err)))
 		}
 		res.Calls++
 		got, err := s.api.GetDB(ctx, s.uid, DBFields()...)
 		if err != nil {
-			return fail(fmt.Errorf("read back: %w", scrub(err)))
+			return a.fail(ctx, fmt.Errorf("read back: %w", scrub(err)))
 		}
-		cur = got
+		a.cur = got
 		res.After = s.state(got)
 		conflict, verr := p.verify(got)
 		if verr == nil {
-			return done(audit.Succeeded)
+			return a.done(ctx, audit.Succeeded)
 		}
 		if !conflict || round == maxRounds {
-			return fail(fmt.Errorf("verify (round %d): %w", round, verr))
+			return a.fail(ctx, fmt.Errorf("verify (round %d): %w", round, verr))
 		}
-		// Someone wrote the DB between our PUT and the read-back (invariant 8): plan again from what
-		// is there now, which keeps their certificates and restores ours.
+		// A writer outside replica-tls (the UI, rladmin) changed the DB between our PUT and the
+		// read-back: plan again from what is there now, which keeps their change and restores ours.
 		next, err := s.plan(got)
 		if err != nil {
-			return fail(fmt.Errorf("plan again after a concurrent change: %w", err))
+			return a.fail(ctx, fmt.Errorf("plan again after a concurrent change: %w", err))
 		}
 		if next.update.Empty() {
-			return done(audit.Succeeded)
+			return a.done(ctx, audit.Succeeded)
 		}
 		p = next
 		res.Changes = append(res.Changes, next.changes...)

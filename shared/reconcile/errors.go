@@ -140,9 +140,12 @@ func scrub(err error) error {
 func errorCode(err error) string {
 	var rej *RejectError
 	var api *reapi.Error
+	var own coded
 	switch {
 	case errors.As(err, &rej):
 		return rej.Code
+	case errors.As(err, &own):
+		return own.ErrorCode()
 	case errors.As(err, &api):
 		if api.Code != "" {
 			return api.Code

@@ -468,3 +468,6 @@ func (a *fakeAuditor) outcomes() []string {
 	}
 	return out
 }
+
+// sweepPolicy is the policy of a run that read the whole fleet (the sweep): it may remove certificates.
+func sweepPolicy() Policy { return Policy{Scope: ScopeReplica, ClientAuth: true, Prune: true} }

@@ -54,6 +54,11 @@ type Policy struct {
 	// policy that is not stated is a default: a source database's stored policy (Config.Policies),
 	// recorded when an event stated one, wins over it, so a sweep never undoes a deliberate choice.
 	Stated bool
+	// Prune allows removing trusted certificates: managed syncer certificates no destination needs
+	// any more, and superseded ones past their grace period. Only runs that read the whole fleet (the
+	// sweep) set it; event-driven runs see a few clusters, so they add what is missing and never
+	// remove (a certificate another run just added for a destination they did not read stays).
+	Prune bool
 }
 
 // DefaultPolicy is scope replica with client authentication enforced.
@@ -268,7 +273,7 @@ func PlanSource(in SourceInput) (SourcePlan, error) {
 		switch {
 		case seen[e.key]:
 			p.Changes = append(p.Changes, "remove duplicate trusted certificate "+e.describe())
-		case managed[e.key] && !wantedKeys[e.key]:
+		case in.Policy.Prune && managed[e.key] && !wantedKeys[e.key]:
 			p.Changes = append(p.Changes, "stop trusting "+e.describe()+": a managed syncer certificate no destination cluster needs")
 		default:
 			desired = append(desired, e)

@@ -149,8 +149,14 @@ func TestPlanSource(t *testing.T) {
 		{
 			name: "a managed certificate no destination needs is dropped",
 			in: SourceInput{DB: reapi.DB{UID: 1, TLSMode: reapi.TLSReplicaSSL, EnforceClientAuthentication: reapi.Enabled, AuthenticationSSLClientCerts: f.list("unmanagedA", "northCur", "westOld", "westCur")},
-				Destinations: []DestCluster{west(cur("westCur"))}, Managed: managedAll},
+				Destinations: []DestCluster{west(cur("westCur"))}, Managed: managedAll, Policy: sweepPolicy()},
 			want: sourceOutcome{Trust: []string{"unmanagedA", "westCur"}},
+		},
+		{
+			name: "an event-driven run (no Prune) keeps a managed certificate no destination it read needs",
+			in: SourceInput{DB: reapi.DB{UID: 1, TLSMode: reapi.TLSReplicaSSL, EnforceClientAuthentication: reapi.Enabled, AuthenticationSSLClientCerts: f.list("unmanagedA", "northCur", "westOld", "westCur")},
+				Destinations: []DestCluster{west(cur("westCur"))}, Managed: managedAll},
+			want: sourceOutcome{},
 		},
 		{
 			name: "a managed certificate a destination cluster still presents is kept",
@@ -167,7 +173,7 @@ func TestPlanSource(t *testing.T) {
 		{
 			name: "a prunable previous certificate is dropped",
 			in: SourceInput{DB: reapi.DB{UID: 1, TLSMode: reapi.TLSReplicaSSL, EnforceClientAuthentication: reapi.Enabled, AuthenticationSSLClientCerts: f.list("westPrev", "westCur")},
-				Managed: managedAll, Prunable: map[string]bool{f.fp("westPrev"): true},
+				Managed: managedAll, Prunable: map[string]bool{f.fp("westPrev"): true}, Policy: sweepPolicy(),
 				Destinations: []DestCluster{west(cur("westCur"), version("v1", f.byName["westPrev"], StagePrevious))}},
 			want: sourceOutcome{Trust: []string{"westCur"}},
 		},
@@ -195,8 +201,14 @@ func TestPlanSource(t *testing.T) {
 			name: "duplicate fingerprints are removed, keeping the first occurrence",
 			in: SourceInput{DB: reapi.DB{UID: 1, TLSMode: reapi.TLSReplicaSSL, EnforceClientAuthentication: reapi.Enabled,
 				AuthenticationSSLClientCerts: []reapi.ClientCert{{ClientCert: f.pem("unmanagedA")}, {ClientCert: f.pem("westCur")}, {ClientCert: reformat(f.pem("unmanagedA"))}}},
-				Destinations: []DestCluster{west(cur("westCur"))}, Managed: managedAll},
+				Destinations: []DestCluster{west(cur("westCur"))}, Managed: managedAll, Policy: sweepPolicy()},
 			want: sourceOutcome{Trust: []string{"unmanagedA", "westCur"}},
+		},
+		{
+			name: "an event-driven run (no Prune) keeps a managed certificate no destination it read needs",
+			in: SourceInput{DB: reapi.DB{UID: 1, TLSMode: reapi.TLSReplicaSSL, EnforceClientAuthentication: reapi.Enabled, AuthenticationSSLClientCerts: f.list("unmanagedA", "northCur", "westOld", "westCur")},
+				Destinations: []DestCluster{west(cur("westCur"))}, Managed: managedAll},
+			want: sourceOutcome{},
 		},
 		{
 			name: "syncer certificates of every destination cluster are trusted",
@@ -259,7 +271,7 @@ func TestPlanSource(t *testing.T) {
 		{
 			name: "dropping the last managed certificate while enforcing is refused",
 			in: SourceInput{DB: reapi.DB{UID: 1, TLSMode: reapi.TLSReplicaSSL, EnforceClientAuthentication: reapi.Enabled, AuthenticationSSLClientCerts: f.list("northCur")},
-				Managed: managedAll},
+				Managed: managedAll, Policy: sweepPolicy()},
 			want: sourceOutcome{Rejection: CodeEmptyTrustList},
 		},
 		{

@@ -82,7 +82,7 @@ func fingerprintOf(pc parseCache, text string) (string, bool) {
 
 // prunable is the run's pruning decision for a source DB's destination clusters.
 func (ru *run) prunable(ctx context.Context, dests []DestCluster) map[string]bool {
-	if ru.r.cfg.PruneAfter <= 0 {
+	if ru.r.cfg.PruneAfter <= 0 || !ru.pol.Prune {
 		return nil
 	}
 	return prunable(ru.cache, pruneInput{

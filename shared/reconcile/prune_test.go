@@ -165,7 +165,7 @@ func TestPruneAfterGracePeriodOnlyWhenNobodyPresents(t *testing.T) {
 				}
 			}
 			w.aud.reset()
-			_, err := w.pruningReconciler(rotated.Add(tt.after)).ReconcileLink(ctx, fleet, westLink(), DefaultPolicy())
+			_, err := w.pruningReconciler(rotated.Add(tt.after)).ReconcileLink(ctx, fleet, westLink(), sweepPolicy())
 			if err != nil && !strings.Contains(err.Error(), "north") {
 				t.Fatal(err)
 			}

@@ -90,6 +90,8 @@ type Config struct {
 	PruneAfter time.Duration
 	// Policies, when set, gives source databases' stored policies (see Policy.Stated).
 	Policies PolicySource
+	// Leases coordinates writers across runs; nil: ProcessLeases (one process only).
+	Leases Leases
 }
 
 // Reconciler converges links. It holds no state between calls beyond its Config.
@@ -107,6 +109,9 @@ func New(cfg Config) *Reconciler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Leases == nil {
+		cfg.Leases = ProcessLeases()
 	}
 	return &Reconciler{cfg: cfg}
 }

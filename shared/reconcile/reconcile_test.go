@@ -470,7 +470,7 @@ func TestManagedCertificates(t *testing.T) {
 				w.clusters["north"].dbs = []reapi.DB{{UID: 3, ReplicaSources: []reapi.ReplicaSource{{UID: 1, URI: "redis://admin:x@east.example.com:1"}}}}
 			}
 			w.clusters["east"].dbs[0].AuthenticationSSLClientCerts = []reapi.ClientCert{{ClientCert: w.c["northSyncer"].PEM}}
-			_, err := w.reconciler().ReconcileLink(context.Background(), w.load(t), westLink(), DefaultPolicy())
+			_, err := w.reconciler().ReconcileLink(context.Background(), w.load(t), westLink(), sweepPolicy())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,7 +95,10 @@ type Config struct {
 	Secrets    Secrets
 	Registry   reconcile.Registry // cluster clients; they must implement CertInstaller
 	Reconciler *reconcile.Reconciler
-	Auditor    Auditor
+	// Leases guards the cluster's certificate while a step changes it or what trusts it (the
+	// reconciler leases each database it writes). nil: reconcile.ProcessLeases().
+	Leases  reconcile.Leases
+	Auditor Auditor
 	Policy     reconcile.Policy // how links are reconciled while trusting and updating
 	Settings   Settings         // zero fields take their defaults
 	Now        func() time.Time // default time.Now
@@ -115,6 +118,9 @@ func New(cfg Config) *Rotator {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Leases == nil {
+		cfg.Leases = reconcile.ProcessLeases()
 	}
 	return &Rotator{cfg: cfg}
 }
@@ -185,15 +191,18 @@ func (r *Rotator) Handle(ctx context.Context, in Request) (Result, error) {
 	case CreateSecret:
 		err = r.create(ctx, req, &res)
 	case SetSecret:
-		if req.kind == secretstore.Syncer {
-			err = r.setSyncer(ctx, req, &res)
-		} else {
-			err = r.setProxy(ctx, req, &res)
-		}
+		// The certificate's lease: one rotation step at a time changes this certificate, or what
+		// trusts it, whatever else runs (a second rotation of the same secret, a redelivery).
+		err = r.leased(ctx, req, func(ctx context.Context) error {
+			if req.kind == secretstore.Syncer {
+				return r.setSyncer(ctx, req, &res)
+			}
+			return r.setProxy(ctx, req, &res)
+		})
 	case TestSecret:
 		err = r.test(ctx, req, &res)
 	case FinishSecret:
-		err = r.finish(ctx, req, &res)
+		err = r.leased(ctx, req, func(ctx context.Context) error { return r.finish(ctx, req, &res) })
 	}
 	res.Certificate = req.pending
 	if err != nil {
@@ -204,6 +213,21 @@ func (r *Rotator) Handle(ctx context.Context, in Request) (Result, error) {
 	}
 	r.cfg.Logger.InfoContext(ctx, "rotation step", "step", string(in.Step), "secret", req.name, "outcome", string(res.Outcome), "calls", res.Calls)
 	return res, nil
+}
+
+// leased runs a step holding the lease on the rotated certificate. A lease that cannot be had is an
+// audited failure that changed nothing; Secrets Manager retries the step.
+func (r *Rotator) leased(ctx context.Context, req *request, fn func(ctx context.Context) error) error {
+	ran := false
+	resource := reconcile.CertLease(req.cluster, string(req.kind))
+	err := r.cfg.Leases.Hold(ctx, resource, func(ctx context.Context) error {
+		ran = true
+		return fn(ctx)
+	})
+	if !ran {
+		return r.outcomeEvent(ctx, req, auditStep(req.Step), audit.Failed, fmt.Errorf("take the lease on %s: %w", resource, err), nil)
+	}
+	return err
 }
 
 // auditStep is the audit step name of a protocol step.
@@ -354,6 +378,8 @@ func codeOf(err error) string {
 	switch {
 	case errors.As(err, &rej):
 		return rej.Code
+	case reconcile.IsBusy(err):
+		return "busy"
 	case errors.As(err, &api) && api.Code != "":
 		return api.Code
 	case errors.As(err, &api):

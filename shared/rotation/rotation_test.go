@@ -198,7 +198,10 @@ func (e *env) checkPruning(oldFP, newFP string) {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if _, err := e.reconciler(e.app.Run("sweep", "", false)).ReconcileCluster(e.ctx(), fleet, "west", reconcile.DefaultPolicy()); err != nil {
+		// Pruning is the sweep's: a run that read the whole fleet (Policy.Prune).
+		pol := reconcile.DefaultPolicy()
+		pol.Prune = true
+		if _, err := e.reconciler(e.app.Run("sweep", "", false)).ReconcileCluster(e.ctx(), fleet, "west", pol); err != nil {
 			e.t.Fatal(err)
 		}
 		got := e.trusted("east", 1)

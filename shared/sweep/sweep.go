@@ -430,6 +430,9 @@ func (sw *run) reconcile(ctx context.Context, fleet *reconcile.Fleet, links []re
 	cfg, opts := sw.s.cfg, sw.s.cfg.Options
 	pol := cfg.Policy
 	pol.DryRun = sw.req.DryRun
+	// The sweep reads the fleet, so it alone may remove certificates no destination needs (and
+	// superseded ones past their grace period, when it read every registered cluster).
+	pol.Prune = true
 
 	states := map[audit.Link]linkState{}
 	for _, l := range links {
