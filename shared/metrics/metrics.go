@@ -232,6 +232,9 @@ func seriesKey(dims []Dim) string {
 // starts afresh. Each dimension set gets its own line; a set with more metrics or values than one
 // directive may hold is split over several lines. Metrics recorded with a bad name, unit, value or
 // dimension were left out, and Flush returns an error naming them after writing the rest.
+//
+// A cancelled ctx does not stop the write: the metrics of an invocation that ran out of time
+// (RotationFailed, LinksFailed) are the ones an alarm needs, and writing them to stdout is quick.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	sets, order, problems, dropped := r.sets, r.order, r.problems, r.dropped
@@ -250,9 +253,6 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	invalid := errors.Join(problems...)
 	if invalid != nil {
 		invalid = fmt.Errorf("metrics left out: %w", invalid)
-	}
-	if err := ctx.Err(); err != nil {
-		return errors.Join(fmt.Errorf("flush metrics: %w", err), invalid)
 	}
 
 	ts := r.cfg.Now().UnixMilli()
