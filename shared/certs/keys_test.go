@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -314,5 +315,64 @@ func TestGenerateWithIssuer(t *testing.T) {
 	}
 	if diff := cmp.Diff(p.withDefaults(), got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("ProfileOf(issued leaf) (-want +got):\n%s", diff)
+	}
+}
+
+// An OpenSSL-made chain with the profile of a live Redis Software 8.0 syncer certificate
+// (testdata/README.md): it parses and validates as a chain, is compared by its leaf, is covered by a
+// trust list of its root, and its RSA-4096 leaf is a model whose successor keeps RSA-4096 and its SANs.
+func TestOpenSSLSyncerChain(t *testing.T) {
+	text, err := os.ReadFile("testdata/syncer-chain-openssl.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFP, err := os.ReadFile("testdata/syncer-chain-openssl.sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := ParseChain(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := ch.Leaf()
+	now := leaf.X509.NotBefore.Add(time.Hour)
+	if err := ch.Validate(ChainCheck{Now: now, Kind: KindSyncer}); err != nil {
+		t.Errorf("Validate() = %v", err)
+	}
+	if err := ch.Validate(ChainCheck{Now: leaf.X509.NotAfter.Add(time.Second), Kind: KindSyncer}); !errors.Is(err, ErrExpired) {
+		t.Errorf("Validate() after the leaf's NotAfter = %v, want ErrExpired", err)
+	}
+	root, ok := ch.Root()
+	if len(ch.Elements) != 3 || !ok || ch.LeafFingerprint() != strings.TrimSpace(string(wantFP)) {
+		t.Fatalf("chain of %d, root %v, leaf %s; want 3, a root and %s", len(ch.Elements), ok, ch.LeafFingerprint(), wantFP)
+	}
+	s := ch.Summary()
+	if s.Issuer != "CN=Example Issuing CA,O=Example Corp" || s.Subject != "CN=cluster1.example.com,OU=syncer,O=RedisLabs Enterprise Cluster" || s.Elements != 3 {
+		t.Errorf("Summary() = %+v", s)
+	}
+	if cov := CoversChain([]string{root.PEM}, ch, now); !cov.Covered || cov.By != CoveredByCA || cov.Entry.Subject != "CN=Example Root CA,O=Example Corp" {
+		t.Errorf("CoversChain(root) = %+v", cov)
+	}
+	if !TrustListCAOnly([]string{root.PEM, ch.Elements[1].PEM}) || RoleOf(ch.Elements[1]) != RoleIntermediate || RoleOf(leaf) != RoleLeaf {
+		t.Errorf("roles: root %s, intermediate %s, leaf %s", RoleOf(root), RoleOf(ch.Elements[1]), RoleOf(leaf))
+	}
+
+	p, choice, err := SuccessorProfile(leaf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if choice.KeyType != RSA4096 || choice.Raised || choice.Model != "RSA-4096" {
+		t.Errorf("KeyChoice = %+v, want RSA-4096 following the model", choice)
+	}
+	p.NotBefore = now
+	kp, err := GenerateWith(p, GenerateOptions{Key: sharedKey(t, RSA4096)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(leaf.X509.DNSNames, kp.Cert.X509.DNSNames); diff != "" {
+		t.Errorf("successor DNS SANs (-model +successor):\n%s", diff)
+	}
+	if kp.Cert.X509.Subject.String() != s.Subject {
+		t.Errorf("successor subject %q, want %q", kp.Cert.X509.Subject, s.Subject)
 	}
 }
