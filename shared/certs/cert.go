@@ -1,6 +1,7 @@
-// Package certs is replica-tls's certificate toolkit: parsing and validating PEM certificates,
-// fingerprints and summaries for audit, de-duplication, and generating certificates with the profile
-// of Redis Enterprise syncer and proxy certificates.
+// Package certs is replica-tls's certificate toolkit: parsing and validating PEM certificates and
+// chains (leaf to root, compared by their leaf), fingerprints and summaries for audit, de-duplication,
+// whether a trust list already covers a chain (pinned leaf or trusted CA), and generating certificates
+// with the profile of Redis Enterprise syncer and proxy certificates (RSA-3072 at least by default).
 package certs
 
 import (

@@ -2,8 +2,6 @@ package certs
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -49,14 +47,6 @@ func kindOfOU(ou string) (Kind, bool) {
 	return "", false
 }
 
-// KeyType is the key algorithm of a generated certificate.
-type KeyType string
-
-const (
-	RSA2048   KeyType = "rsa2048"    // what Redis Enterprise issues
-	ECDSAP256 KeyType = "ecdsa-p256" // much faster to generate, for tests
-)
-
 const (
 	// DefaultOrganization is the O of Redis Enterprise's own syncer and proxy certificates.
 	DefaultOrganization = "RedisLabs Enterprise Cluster"
@@ -76,7 +66,7 @@ type Profile struct {
 	Organization  string        // default DefaultOrganization
 	NotBefore     time.Time     // required (injected clock); valid from NotBefore-1m to NotBefore+Validity
 	Validity      time.Duration // default DefaultValidity
-	KeyType       KeyType       // default RSA2048
+	KeyType       KeyType       // default DefaultKeyType (RSA-3072); ECDSAP256 only when asked for
 	IPAddresses   []net.IP      // extra IP SANs (local servers need 127.0.0.1: Go verifies hostnames)
 	ExtraDNSNames []string      // extra DNS SANs
 }
@@ -90,7 +80,7 @@ func (p Profile) withDefaults() Profile {
 		p.Validity = DefaultValidity
 	}
 	if p.KeyType == "" {
-		p.KeyType = RSA2048
+		p.KeyType = DefaultKeyType
 	}
 	return p
 }
@@ -113,8 +103,8 @@ func (p Profile) Validate() error {
 	if p.Validity < 0 {
 		errs = append(errs, fmt.Errorf("validity %s: must be positive", p.Validity))
 	}
-	if p.KeyType != RSA2048 && p.KeyType != ECDSAP256 {
-		errs = append(errs, fmt.Errorf("key type %q: want %q or %q", p.KeyType, RSA2048, ECDSAP256))
+	if !p.KeyType.valid() {
+		errs = append(errs, fmt.Errorf("key type %q: want one of %s", p.KeyType, keyTypeList()))
 	}
 	for i, ip := range p.IPAddresses {
 		if len(ip) != net.IPv4len && len(ip) != net.IPv6len {
@@ -165,10 +155,25 @@ func checkDNSName(name string, wildcard bool) error {
 }
 
 // ProfileOf reads the profile of an existing syncer or proxy certificate, so a rotation can issue its
-// successor: FQDN from CN, kind from OU, Validity from the dates, key type from the public key. NotBefore
-// and Validity invert Generate's one-minute backdating; for a certificate not made by Generate, Validity
-// is therefore one minute short of its full span.
+// successor: FQDN from CN, kind from OU, Validity from the dates, SANs beyond FQDN and *.FQDN, and the
+// key type from the public key, as it is (an RSA-2048 model gives RSA2048: SuccessorProfile applies the
+// RSA-3072 floor). NotBefore and Validity invert Generate's one-minute backdating; for a certificate not
+// made by Generate, Validity is therefore one minute short of its full span.
 func ProfileOf(c Cert) (Profile, error) {
+	p, err := modelProfile(c)
+	if err != nil {
+		return Profile{}, err
+	}
+	kt, ok := keyTypeOf(c.X509.PublicKey)
+	if !ok {
+		return Profile{}, fmt.Errorf("profile of %s: %s key is not one of %s", c.name(), describeKey(c.X509.PublicKey), keyTypeList())
+	}
+	p.KeyType = kt
+	return p, nil
+}
+
+// modelProfile is ProfileOf without the key type, which it leaves at the default.
+func modelProfile(c Cert) (Profile, error) {
 	x := c.X509
 	if x == nil {
 		return Profile{}, fmt.Errorf("profile of certificate: no parsed certificate: %w", ErrMalformed)
@@ -180,25 +185,10 @@ func ProfileOf(c Cert) (Profile, error) {
 	if !ok {
 		return Profile{}, fmt.Errorf("profile of %s: OU %q is neither syncer nor redisdb", c.name(), x.Subject.OrganizationalUnit[0])
 	}
-	var keyType KeyType
-	switch k := x.PublicKey.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() == 2048 {
-			keyType = RSA2048
-		}
-	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() {
-			keyType = ECDSAP256
-		}
-	}
-	if keyType == "" {
-		return Profile{}, fmt.Errorf("profile of %s: key algorithm %s is not RSA 2048 or ECDSA P-256", c.name(), x.PublicKeyAlgorithm)
-	}
 	p := Profile{
 		FQDN:      x.Subject.CommonName,
 		Kind:      kind,
 		NotBefore: x.NotBefore.Add(backdate),
-		KeyType:   keyType,
 	}
 	p.Validity = x.NotAfter.Sub(p.NotBefore)
 	if len(x.Subject.Organization) > 0 {
@@ -243,28 +233,53 @@ func (k KeyPair) LogValue() slog.Value {
 	return slog.StringValue(k.String())
 }
 
-// Generate issues a self-signed certificate and key for the profile. The certificate is its own trust
-// anchor (IsCA), as Redis Enterprise's install-time certificates are, and serves both server and client
-// authentication.
+// Generate issues a self-signed certificate and a new key for the profile. The certificate is its own
+// trust anchor (IsCA), as Redis Enterprise's install-time certificates are, and serves both server and
+// client authentication.
 func Generate(p Profile) (KeyPair, error) {
+	return GenerateWith(p, GenerateOptions{})
+}
+
+// GenerateOptions change where Generate's key and signature come from. The zero value is Generate.
+type GenerateOptions struct {
+	// Key is certified instead of a new key; it must be of the profile's key type. Tests pass one
+	// RSA-4096 key to many certificates, since making one takes a second or more.
+	Key crypto.Signer
+	// Issuer and IssuerKey, both or neither, sign the certificate instead of itself: a CA-issued leaf
+	// (not a CA, no keyCertSign, the issuer's key identifier as authority), as a customer's CA issues
+	// them. For tests and the simulator; Redis Enterprise issues its own self-signed.
+	Issuer    Cert
+	IssuerKey crypto.Signer
+}
+
+// GenerateWith is Generate with a given key or issuer.
+func GenerateWith(p Profile, opts GenerateOptions) (KeyPair, error) {
 	if err := p.Validate(); err != nil {
 		return KeyPair{}, err
 	}
 	p = p.withDefaults()
 	ou, _ := p.Kind.ou()
-
-	var key crypto.Signer
-	var err error
-	usage := x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign
-	switch p.KeyType {
-	case RSA2048:
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-		usage |= x509.KeyUsageKeyEncipherment // RSA key exchange in TLS 1.2
-	case ECDSAP256:
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issued := opts.Issuer.X509 != nil
+	if issued != (opts.IssuerKey != nil) {
+		return KeyPair{}, fmt.Errorf("generate certificate for %s: an issuer needs both its certificate and its key", p.FQDN)
 	}
-	if err != nil {
-		return KeyPair{}, fmt.Errorf("generate %s key: %w", p.KeyType, err)
+	if issued {
+		if !IsCA(opts.Issuer) {
+			return KeyPair{}, fmt.Errorf("generate certificate for %s: issuer %s: %w", p.FQDN, opts.Issuer.name(), ErrNotCA)
+		}
+		if !samePublicKey(opts.IssuerKey.Public(), opts.Issuer.X509.PublicKey) {
+			return KeyPair{}, fmt.Errorf("generate certificate for %s: issuer %s: %w", p.FQDN, opts.Issuer.name(), ErrKeyMismatch)
+		}
+	}
+
+	key := opts.Key
+	if key == nil {
+		var err error
+		if key, err = NewKey(p.KeyType); err != nil {
+			return KeyPair{}, err
+		}
+	} else if kt, ok := keyTypeOf(key.Public()); !ok || kt != p.KeyType {
+		return KeyPair{}, fmt.Errorf("generate certificate for %s: given a %s key for key type %s", p.FQDN, describeKey(key.Public()), p.KeyType)
 	}
 
 	serialBytes := make([]byte, 16)
@@ -275,6 +290,10 @@ func Generate(p Profile) (KeyPair, error) {
 	serial := new(big.Int).SetBytes(serialBytes)
 	serial.SetBit(serial, 0, 1)
 
+	usage := x509.KeyUsageDigitalSignature
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
+		usage |= x509.KeyUsageKeyEncipherment // RSA key exchange in TLS 1.2
+	}
 	// X.509 times have one-second precision: truncate so ProfileOf gives back what was asked.
 	notBefore := p.NotBefore.Truncate(time.Second)
 	tmpl := &x509.Certificate{
@@ -290,19 +309,30 @@ func Generate(p Profile) (KeyPair, error) {
 		NotAfter:              notBefore.Add(p.Validity),
 		KeyUsage:              usage,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:                  true,
+		IsCA:                  !issued,
 		BasicConstraintsValid: true,
 	}
 	// Key identifiers let a verifier tell apart trust anchors with the same subject: during a syncer
 	// rotation a source trusts the old and the new certificate side by side, and OpenSSL (redis-server)
 	// picks the first same-subject anchor unless the authority key identifier names the right one.
-	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	ski, err := keyID(key.Public())
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("marshal public key for %s: %w", p.FQDN, err)
 	}
-	ski := sha1.Sum(pubDER) // RFC 5280 §4.2.1.2 method 1: an identifier, not a security function
-	tmpl.SubjectKeyId, tmpl.AuthorityKeyId = ski[:], ski[:]
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	tmpl.SubjectKeyId, tmpl.AuthorityKeyId = ski, ski
+	parent, signer := tmpl, key
+	if issued {
+		tmpl.KeyUsage &^= x509.KeyUsageCertSign
+		parent, signer = opts.Issuer.X509, opts.IssuerKey
+		if tmpl.AuthorityKeyId = opts.Issuer.X509.SubjectKeyId; len(tmpl.AuthorityKeyId) == 0 {
+			if tmpl.AuthorityKeyId, err = keyID(opts.Issuer.X509.PublicKey); err != nil {
+				return KeyPair{}, fmt.Errorf("marshal the issuer's public key for %s: %w", p.FQDN, err)
+			}
+		}
+	} else {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("create certificate for %s: %w", p.FQDN, err)
 	}
@@ -320,4 +350,15 @@ func Generate(p Profile) (KeyPair, error) {
 		KeyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
 		Cert:    c,
 	}, nil
+}
+
+// keyID is RFC 5280 section 4.2.1.2 method 1: SHA-1 of the public key, an identifier, not a security
+// function.
+func keyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	id := sha1.Sum(der)
+	return id[:], nil
 }

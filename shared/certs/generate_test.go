@@ -83,7 +83,7 @@ func TestGenerate(t *testing.T) {
 			}
 			switch pub := x.PublicKey.(type) {
 			case *rsa.PublicKey:
-				if p.KeyType != RSA2048 || pub.N.BitLen() != 2048 {
+				if p.KeyType.rsaBits() == 0 || pub.N.BitLen() != p.KeyType.rsaBits() {
 					t.Errorf("RSA %d-bit key for key type %s", pub.N.BitLen(), p.KeyType)
 				}
 			case *ecdsa.PublicKey:
@@ -289,7 +289,9 @@ func TestProfileValidate(t *testing.T) {
 		{"unknown kind", with(func(p *Profile) { p.Kind = "redisdb" }), []string{`kind "redisdb"`}},
 		{"no NotBefore", with(func(p *Profile) { p.NotBefore = time.Time{} }), []string{"NotBefore is required"}},
 		{"negative validity", with(func(p *Profile) { p.Validity = -time.Hour }), []string{"must be positive"}},
-		{"unknown key type", with(func(p *Profile) { p.KeyType = "rsa4096" }), []string{`key type "rsa4096"`}},
+		{"unknown key type", with(func(p *Profile) { p.KeyType = "rsa1024" }), []string{`key type "rsa1024"`}},
+		{"key type not generated", with(func(p *Profile) { p.KeyType = "ecdsa-p384" }), []string{`key type "ecdsa-p384"`}},
+		{"key types named in upper case", with(func(p *Profile) { p.KeyType = "RSA4096" }), []string{`key type "RSA4096"`}},
 		{"broken IP", with(func(p *Profile) { p.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), {1, 2, 3}} }), []string{"IP address 2"}},
 		{"bad extra DNS name", with(func(p *Profile) { p.ExtraDNSNames = []string{"ok.example.com", "a_b"} }), []string{"extra DNS name 2"}},
 		{"extra DNS name repeating the FQDN", with(func(p *Profile) { p.ExtraDNSNames = []string{"CLUSTER1.example.com"} }), []string{"already among the SANs"}},
@@ -389,8 +391,8 @@ func TestProfileOfRejects(t *testing.T) {
 		{"another OU", otherOU, `OU "cm" is neither`},
 		{"two OUs", twoOUs, "found 2"},
 		{"CN that is not a DNS name", badCN, "not a DNS name"},
-		{"ECDSA P-384 key", newCertWithKey(t, p384, subject("cluster1.example.com", "syncer")), "not RSA 2048 or ECDSA P-256"},
-		{"Ed25519 key", newCertWithKey(t, edKey, subject("cluster1.example.com", "redisdb")), "not RSA 2048 or ECDSA P-256"},
+		{"ECDSA P-384 key", newCertWithKey(t, p384, subject("cluster1.example.com", "syncer")), "ECDSA P-384 key is not one of rsa4096, rsa3072, rsa2048, ecdsa-p256"},
+		{"Ed25519 key", newCertWithKey(t, edKey, subject("cluster1.example.com", "redisdb")), "Ed25519 key is not one of"},
 		{"empty Cert", Cert{}, "no parsed certificate"},
 	}
 	for _, tt := range tests {

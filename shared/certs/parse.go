@@ -34,6 +34,16 @@ var (
 	ErrUsage = errors.New("certificate lacks the required extended key usage")
 	// ErrKeyMismatch: a private key that is not the key of the certificate.
 	ErrKeyMismatch = errors.New("private key does not match the certificate")
+	// ErrChainOrder: a chain element that is not issued and signed by the next one (chains go leaf to
+	// root).
+	ErrChainOrder = errors.New("certificate chain out of order")
+	// ErrNotCA: a certificate that issued another, or is asked to, without being allowed to: not a CA
+	// (basicConstraints CA:FALSE, or a key usage without keyCertSign), or beyond its path length.
+	ErrNotCA = errors.New("issuer is not a CA")
+	// ErrDuplicate: the same certificate twice in one chain.
+	ErrDuplicate = errors.New("certificate repeated in the chain")
+	// ErrCAOnlyTrustList: a leaf about to be added to a trust list that holds only CA certificates.
+	ErrCAOnlyTrustList = errors.New("trust list holds CA certificates only")
 )
 
 const (
