@@ -47,19 +47,14 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	r := rotation.New(rotation.Config{
 		Secrets:  h.secrets,
 		Registry: h.app.Registry,
-		Reconciler: reconcile.New(reconcile.Config{
-			Registry:   h.app.Registry,
-			Certs:      h.app.Registry,
-			Auditor:    rec,
-			Now:        h.app.Now,
-			Logger:     h.app.Logger,
-			PruneAfter: h.settings.Grace,
-		}),
-		Auditor:  rec,
-		Policy:   reconcile.Policy{Scope: reconcile.Scope(h.app.Config.DefaultScope), ClientAuth: true},
-		Settings: h.settings,
-		Now:      h.app.Now,
-		Logger:   h.app.Logger,
+		// The one reconciler every function uses: stored policies, leases, the trust grace period.
+		Reconciler: h.app.Reconciler(rec),
+		Leases:     h.app.RunLeases(rec),
+		Auditor:    rec,
+		Policy:     reconcile.Policy{Scope: reconcile.Scope(h.app.Config.DefaultScope), ClientAuth: true},
+		Settings:   h.settings,
+		Now:        h.app.Now,
+		Logger:     h.app.Logger,
 	})
 	res, err := r.Handle(ctx, rotation.Request{Step: rotation.Step(ev.Step), SecretID: ev.SecretID, Token: ev.ClientRequestToken})
 	resp.Result = res

@@ -17,6 +17,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/awslocal"
 	"github.com/replica-tls/replica-tls/infra/moto"
 	"github.com/replica-tls/replica-tls/infra/simulator"
+	"github.com/replica-tls/replica-tls/shared/lease"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 	"github.com/replica-tls/replica-tls/shared/sweep"
 )
@@ -28,7 +29,10 @@ const (
 	// DefaultNoticeTable is template.yaml's ExpiryNoticeTableName default: the sweep's durable record
 	// of the expiry notices it sent.
 	DefaultNoticeTable = "replica-tls-expiry-notices"
-	Region             = "us-east-1"
+	// DefaultLeaseTable is the local name of template.yaml's LeaseTable: the leases every write is
+	// made under.
+	DefaultLeaseTable = "replica-tls-leases"
+	Region            = "us-east-1"
 	// Static credentials moto accepts; they are not secrets.
 	AccessKeyID     = "testing"
 	SecretAccessKey = "testing"
@@ -42,7 +46,10 @@ type Options struct {
 	AuditBus string
 	// MotoURL reuses a running moto_server (tests share one per package); empty starts a new one.
 	MotoURL string
-	Logger  *slog.Logger
+	// LeaseTable names the lease table (DefaultLeaseTable when empty; tests sharing a moto_server
+	// give each stack its own).
+	LeaseTable string
+	Logger     *slog.Logger
 }
 
 // Stack is a running local world.
@@ -50,17 +57,25 @@ type Stack struct {
 	Prefix   string
 	AuditBus string
 	MotoURL  string
-	AWS      aws.Config
-	Sim      *simulator.Sim
-	Store    *secretstore.Store
-	Tap      *awslocal.AuditTap
+	// Endpoint is what the functions and the stack's own clients use: MotoURL behind a proxy that
+	// makes DynamoDB requests atomic, as DynamoDB is (moto.AtomicProxy).
+	Endpoint   string
+	LeaseTable string
+	AWS        aws.Config
+	Sim        *simulator.Sim
+	Store      *secretstore.Store
+	Tap        *awslocal.AuditTap
 
-	moto *moto.Server // nil when reusing one
+	moto  *moto.Server // nil when reusing one
+	proxy *moto.AtomicProxy
 }
 
 // Start brings everything up. On error, whatever was started is stopped again.
 func Start(ctx context.Context, opts Options) (st *Stack, err error) {
-	s := &Stack{Prefix: opts.Prefix, AuditBus: opts.AuditBus, MotoURL: opts.MotoURL}
+	s := &Stack{Prefix: opts.Prefix, AuditBus: opts.AuditBus, MotoURL: opts.MotoURL, LeaseTable: opts.LeaseTable}
+	if s.LeaseTable == "" {
+		s.LeaseTable = DefaultLeaseTable
+	}
 	if s.Prefix == "" {
 		s.Prefix = DefaultPrefix
 	}
@@ -79,7 +94,11 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		}
 		s.moto, s.MotoURL = m, m.URL
 	}
-	if s.AWS, err = awslocal.Config(ctx, s.MotoURL); err != nil {
+	if s.proxy, err = moto.StartAtomicProxy(s.MotoURL); err != nil {
+		return nil, err
+	}
+	s.Endpoint = s.proxy.URL
+	if s.AWS, err = awslocal.Config(ctx, s.Endpoint); err != nil {
 		return nil, fmt.Errorf("AWS config for moto_server: %w", err)
 	}
 	topo := opts.Topology
@@ -107,8 +126,12 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.Tap, err = awslocal.NewAuditTap(ctx, s.AWS, s.AuditBus); err != nil {
 		return nil, fmt.Errorf("audit bus and tap: %w", err)
 	}
-	if err := sweep.CreateNoticeTable(ctx, dynamodb.NewFromConfig(s.AWS), DefaultNoticeTable); err != nil {
+	ddb := dynamodb.NewFromConfig(s.AWS)
+	if err := sweep.CreateNoticeTable(ctx, ddb, DefaultNoticeTable); err != nil {
 		return nil, err
+	}
+	if err := lease.CreateTable(ctx, ddb, s.LeaseTable); err != nil {
+		return nil, fmt.Errorf("create the lease table: %w", err)
 	}
 	return s, nil
 }
@@ -133,13 +156,14 @@ func (s *Stack) Register(ctx context.Context, names ...string) error {
 // FunctionEnv is the environment a Lambda function needs to run against this stack.
 func (s *Stack) FunctionEnv() map[string]string {
 	return map[string]string{
-		"AWS_ENDPOINT_URL":      s.MotoURL,
+		"AWS_ENDPOINT_URL":      s.Endpoint,
 		"AWS_REGION":            Region,
 		"AWS_DEFAULT_REGION":    Region,
 		"AWS_ACCESS_KEY_ID":     AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY": SecretAccessKey,
 		"SECRET_PREFIX":         s.Prefix,
 		"AUDIT_BUS_NAME":        s.AuditBus,
+		"LEASE_TABLE_NAME":      s.LeaseTable,
 	}
 }
 
@@ -153,6 +177,10 @@ func (s *Stack) Close(ctx context.Context) {
 	if s.Sim != nil {
 		errs = append(errs, s.Sim.Close())
 		s.Sim = nil
+	}
+	if s.proxy != nil {
+		errs = append(errs, s.proxy.Close())
+		s.proxy = nil
 	}
 	if s.moto != nil {
 		s.moto.Stop()

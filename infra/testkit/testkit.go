@@ -77,7 +77,7 @@ func NewStack(t testing.TB, motoURL string, opts Options) *localstack.Stack {
 	defer cancel()
 	st, err := localstack.Start(ctx, localstack.Options{
 		Topology: opts.Topology, Sim: opts.Sim, MotoURL: motoURL,
-		Prefix: unique("rtls") + "/", AuditBus: unique("audit"),
+		Prefix: unique("rtls") + "/", AuditBus: unique("audit"), LeaseTable: unique("leases"),
 	})
 	if err != nil {
 		t.Fatalf("start local stack: %v", err)
@@ -95,7 +95,7 @@ func NewStack(t testing.TB, motoURL string, opts Options) *localstack.Stack {
 func AppConfig(st *localstack.Stack) lambdaapp.Config {
 	return lambdaapp.Config{
 		SecretPrefix: st.Prefix, AuditBus: st.AuditBus, DefaultScope: trigger.ScopeReplica,
-		CacheTTL: 30 * time.Second, FunctionName: "test",
+		CacheTTL: 30 * time.Second, FunctionName: "test", LeaseTable: st.LeaseTable,
 	}
 }
 

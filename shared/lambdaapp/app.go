@@ -12,12 +12,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/eventbus"
 	"github.com/replica-tls/replica-tls/shared/inventory"
+	"github.com/replica-tls/replica-tls/shared/lease"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
@@ -29,6 +31,7 @@ type App struct {
 	Store    *secretstore.Store
 	Sink     audit.Sink
 	Registry *Registry
+	Leases   *lease.Store
 	Now      func() time.Time
 }
 
@@ -49,8 +52,14 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 		Store:    store,
 		Sink:     sink,
 		Registry: NewRegistry(store, logger),
+		Leases:   lease.New(dynamodb.NewFromConfig(awsCfg), cfg.LeaseTable, lease.Options{}),
 		Now:      time.Now,
 	}
+}
+
+// RunLeases are the leases of one run: held in DynamoDB in the run's name.
+func (a *App) RunLeases(rec *audit.Recorder) reconcile.Leases {
+	return runLeases{store: a.Leases, owner: rec.Run().ID, wait: a.Config.LeaseWait}
 }
 
 // Run starts one invocation's audit run.
@@ -78,6 +87,7 @@ func (a *App) Reconciler(rec *audit.Recorder, planned ...inventory.Result) *reco
 		Logger:     a.Logger,
 		PruneAfter: a.Config.TrustGrace,
 		Policies:   a.Registry,
+		Leases:     a.RunLeases(rec),
 	})
 }
 

@@ -23,7 +23,13 @@ const (
 	EnvCacheTTL     = "SECRET_CACHE_TTL"
 	EnvFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 	EnvTrustGrace   = "TRUST_GRACE_DAYS" // days a superseded syncer certificate stays trusted; 0 = forever
+	EnvLeaseTable   = "LEASE_TABLE_NAME" // the DynamoDB table of leases every write is made under
+	EnvLeaseWait    = "LEASE_WAIT"       // how long a run waits for a lease before answering busy
 )
+
+// DefaultLeaseWait is how long a run waits for a lease by default: long enough for a handful of
+// other runs' writes to the same database (a few seconds each), well inside a function's timeout.
+const DefaultLeaseWait = 90 * time.Second
 
 // DefaultTrustGrace is how long a superseded syncer certificate stays in trust lists by default.
 const DefaultTrustGrace = 7 * 24 * time.Hour
@@ -39,6 +45,9 @@ type Config struct {
 	// TrustGrace is reconcile.Config.PruneAfter: a superseded syncer certificate leaves trust lists
 	// this long after its successor was created, and only when no cluster presents it. 0 = never.
 	TrustGrace time.Duration
+	// LeaseTable is required: no lease, no write (docs/architecture.md, "Concurrency").
+	LeaseTable string
+	LeaseWait  time.Duration
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in production), applying defaults and
@@ -50,6 +59,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		FunctionName: getenv(EnvFunctionName),
 		CacheTTL:     30 * time.Second,
 		TrustGrace:   DefaultTrustGrace,
+		LeaseTable:   getenv(EnvLeaseTable),
+		LeaseWait:    DefaultLeaseWait,
+	}
+	if c.LeaseTable == "" {
+		return Config{}, fmt.Errorf("%s is not set: replica-tls writes only under leases held in that DynamoDB table", EnvLeaseTable)
+	}
+	if v := getenv(EnvLeaseWait); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a positive Go duration such as 90s", EnvLeaseWait, v)
+		}
+		c.LeaseWait = d
 	}
 	if c.SecretPrefix == "" {
 		c.SecretPrefix = "replica-tls/"
