@@ -139,6 +139,9 @@ func TestEveryFunctionGetsItsSettings(t *testing.T) {
 	if scalar(get(env, "POWERTOOLS_SERVICE_NAME")) != "replica-tls" {
 		t.Error("Globals environment POWERTOOLS_SERVICE_NAME must be replica-tls (the metrics' service dimension)")
 	}
+	if v := get(env, "AWS_ENDPOINT_URL"); v != nil && scalar(v) != "" {
+		t.Errorf("Globals environment AWS_ENDPOINT_URL must stay empty in AWS, not %q", scalar(v))
+	}
 	if def, _ := d.paramDefault("AllowPolicyDowngrade"); def != "false" {
 		t.Errorf("AllowPolicyDowngrade defaults to %q, want \"false\"", def)
 	}
