@@ -35,6 +35,12 @@ func TestMain(m *testing.M) {
 // package's moto_server.
 func session(t *testing.T) (*Session, *syncBuffer) {
 	t.Helper()
+	return sessionWith(t, testkit.Options{NoRegister: true})
+}
+
+// sessionWith is session on a stack made with opts.
+func sessionWith(t *testing.T, opts testkit.Options) (*Session, *syncBuffer) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the real bootstraps (skipped with -short)")
 	}
@@ -42,7 +48,7 @@ func session(t *testing.T) (*Session, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := testkit.NewStack(t, motoURL, testkit.Options{NoRegister: true})
+	st := testkit.NewStack(t, motoURL, opts)
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -42,6 +42,7 @@ type Session struct {
 	rie     string
 	mu      sync.Mutex
 	runners map[string]*lambdarun.Runner
+	boots   map[string]string // built bootstrap per function
 	started map[string]time.Time // when each emulator was started (after its build)
 	// ColdStarts records, per function, the time from starting its emulator to its first answer.
 	ColdStarts map[string]time.Duration
@@ -77,7 +78,7 @@ func Start(ctx context.Context, opts Options) (*Session, error) {
 			return nil, err
 		}
 	}
-	return &Session{Stack: st, opts: opts, fns: fns, rie: rie, runners: map[string]*lambdarun.Runner{}, started: map[string]time.Time{}, ColdStarts: map[string]time.Duration{}}, nil
+	return &Session{Stack: st, opts: opts, fns: fns, rie: rie, runners: map[string]*lambdarun.Runner{}, boots: map[string]string{}, started: map[string]time.Time{}, ColdStarts: map[string]time.Duration{}}, nil
 }
 
 // Functions lists the template's function logical ids.
@@ -106,28 +107,79 @@ func (s *Session) Env(fn lambdarun.Function) map[string]string {
 }
 
 func (s *Session) runner(ctx context.Context, logicalID string) (*lambdarun.Runner, bool, error) {
+	return s.instance(ctx, logicalID, 0)
+}
+
+// instance returns emulator instance i of a function, starting it on first use: the emulator takes
+// one invoke at a time, so concurrent invocations each need their own, as Lambda gives each its own
+// execution environment.
+func (s *Session) instance(ctx context.Context, logicalID string, i int) (*lambdarun.Runner, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.runners[logicalID]; ok {
+	key := logicalID
+	if i > 0 {
+		key = fmt.Sprintf("%s#%d", logicalID, i)
+	}
+	if r, ok := s.runners[key]; ok {
 		return r, false, nil
 	}
 	fn, ok := s.fns[logicalID]
 	if !ok {
 		return nil, false, fmt.Errorf("template.yaml has no function %q (have %s)", logicalID, strings.Join(s.Functions(), ", "))
 	}
-	boot, err := lambdarun.Build(ctx, s.opts.RepoRoot, fn, filepath.Join(s.opts.BuildDir, logicalID))
-	if err != nil {
-		return nil, false, fmt.Errorf("build %s: %w", logicalID, err)
+	boot, built := s.boots[logicalID]
+	if !built {
+		var err error
+		if boot, err = lambdarun.Build(ctx, s.opts.RepoRoot, fn, filepath.Join(s.opts.BuildDir, logicalID)); err != nil {
+			return nil, false, fmt.Errorf("build %s: %w", logicalID, err)
+		}
+		s.boots[logicalID] = boot // every instance runs the same bootstrap
 	}
-	s.started[logicalID] = time.Now()
+	s.started[key] = time.Now()
 	r, err := lambdarun.Start(ctx, s.rie, boot, s.Env(fn), lambdarun.Options{
 		Stdout: s.opts.Logs, FunctionName: logicalID, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB, LogLevel: "warn",
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("start %s under the emulator: %w", logicalID, err)
 	}
-	s.runners[logicalID] = r
+	s.runners[key] = r
 	return r, true, nil
+}
+
+// InvokeConcurrently runs a function on several events at the same moment, each in its own
+// emulator instance (started on first use and kept for later calls), and collects the audit events
+// they published together. Results come back in the order of events.
+func (s *Session) InvokeConcurrently(ctx context.Context, logicalID string, events [][]byte) ([]lambdarun.Result, []awslocal.Captured, error) {
+	runners := make([]*lambdarun.Runner, len(events))
+	for i := range events {
+		r, _, err := s.instance(ctx, logicalID, i)
+		if err != nil {
+			return nil, nil, err
+		}
+		runners[i] = r
+	}
+	results := make([]lambdarun.Result, len(events))
+	errs := make([]error, len(events))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, ev := range events {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = runners[i].Invoke(ctx, ev)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return results, nil, fmt.Errorf("invoke %s concurrently: %w", logicalID, err)
+	}
+	evs, err := s.Stack.Tap.Drain(ctx, 2*time.Second)
+	if err != nil {
+		return results, nil, fmt.Errorf("read audit events: %w", err)
+	}
+	return results, evs, nil
 }
 
 // Invocation is one invoke's outcome.

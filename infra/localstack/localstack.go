@@ -164,6 +164,7 @@ func (s *Stack) FunctionEnv() map[string]string {
 		"SECRET_PREFIX":         s.Prefix,
 		"AUDIT_BUS_NAME":        s.AuditBus,
 		"LEASE_TABLE_NAME":      s.LeaseTable,
+		"EXPIRY_NOTICE_TABLE":   DefaultNoticeTable,
 	}
 }
 

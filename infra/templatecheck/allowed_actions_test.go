@@ -30,7 +30,7 @@ var allowedActions = map[string]map[string]grant{
 		"dynamodb:PutItem":    fromCode("claim an expiry notice (DynamoNotices.Claim); take a lease"),
 		"dynamodb:GetItem":    fromCode("read an expiry notice (DynamoNotices); read a lease"),
 		"dynamodb:DeleteItem": fromCode("release an expiry notice whose event was not published; release a lease"),
-		"dynamodb:UpdateItem": pending("shared/lease", "renew a lease while waiting"),
+		"dynamodb:UpdateItem": fromCode("renew a lease while waiting" + " (shared/lease)"),
 	}),
 }
 
@@ -52,10 +52,10 @@ var (
 		"sqs:SendMessage": byLambda("EventInvokeConfig OnFailure: Lambda sends a failed asynchronous invocation to FailedEventsQueue with the function's role"),
 	}
 	holdsLeases = map[string]grant{
-		"dynamodb:PutItem":    pending("shared/lease", "take a lease (conditional put)"),
-		"dynamodb:UpdateItem": pending("shared/lease", "renew a lease while waiting"),
-		"dynamodb:DeleteItem": pending("shared/lease", "release a lease"),
-		"dynamodb:GetItem":    pending("shared/lease", "read who holds a lease"),
+		"dynamodb:PutItem":    fromCode("take a lease (conditional put)" + " (shared/lease)"),
+		"dynamodb:UpdateItem": fromCode("renew a lease while waiting" + " (shared/lease)"),
+		"dynamodb:DeleteItem": fromCode("release a lease" + " (shared/lease)"),
+		"dynamodb:GetItem":    fromCode("read who holds a lease" + " (shared/lease)"),
 	}
 )
 
@@ -64,7 +64,6 @@ type grant struct {
 	by      grantedFor
 	why     string
 	implies []string // bySecretsManager: the Secrets Manager actions that need the key
-	pkg     string   // pending: the package that will make the call
 }
 
 type grantedFor int
@@ -73,7 +72,6 @@ const (
 	codeCall      grantedFor = iota // an SDK call in the function's packages
 	lambdaFeature                   // Lambda acts with the function's role
 	secretsKey                      // Secrets Manager uses the KMS key for the function's calls
-	notYetWired                     // the calling code is being written; fails once it is wired in
 )
 
 func fromCode(why string) grant { return grant{by: codeCall, why: why} }
@@ -81,7 +79,6 @@ func byLambda(why string) grant { return grant{by: lambdaFeature, why: why} }
 func bySecretsManager(why string, implies ...string) grant {
 	return grant{by: secretsKey, why: why, implies: implies}
 }
-func pending(pkg, why string) grant { return grant{by: notYetWired, why: why, pkg: pkg} }
 
 func merge(tables ...map[string]grant) map[string]grant {
 	out := map[string]grant{}

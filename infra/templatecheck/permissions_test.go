@@ -104,12 +104,6 @@ func TestGrantedActionsAreUsed(t *testing.T) {
 					if !calls.make(action) {
 						t.Errorf("%s (%s): no code in %s's packages calls it: drop the grant", action, g.why, fns[fn].CodeDir)
 					}
-				case notYetWired:
-					if calls.make(action) {
-						t.Errorf("%s is now called by %s's code: mark it fromCode (was pending on %s)", action, fn, g.pkg)
-					} else {
-						t.Logf("%s: pending on %s (%s)", action, g.pkg, g.why)
-					}
 				case secretsKey:
 					if !slices.ContainsFunc(g.implies, func(a string) bool { return slices.Contains(granted, a) }) {
 						t.Errorf("%s: none of %v, which need the key, is granted", action, g.implies)

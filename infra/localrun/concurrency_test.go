@@ -1,0 +1,187 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/replica-tls/replica-tls/infra/simulator"
+	"github.com/replica-tls/replica-tls/infra/testkit"
+	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/certs"
+)
+
+// fanInTopology is one source cluster whose databases 1..rounds each have a destination on every one
+// of dests destination clusters: round r secures the dests links of source database r at once.
+// Odd source databases start with tls_mode enabled, which no run may lower.
+func fanInTopology(dests, rounds int) simulator.Topology {
+	user := func(c string) []simulator.UserSpec {
+		return []simulator.UserSpec{{Username: "admin@" + c + ".redis.local", Password: c + "-admin-test-password", Role: simulator.RoleAdmin}}
+	}
+	src := simulator.ClusterSpec{Name: "src", FQDN: "src.redis.local", Users: user("src")}
+	for r := 1; r <= rounds; r++ {
+		db := simulator.DBSpec{UID: r, Name: "orders-" + strconv.Itoa(r), Port: 12000 + r}
+		if r%2 == 1 {
+			db.TLSMode = "enabled"
+		}
+		src.Databases = append(src.Databases, db)
+	}
+	topo := simulator.Topology{Clusters: []simulator.ClusterSpec{src}}
+	for d := 1; d <= dests; d++ {
+		name := fmt.Sprintf("dst%d", d)
+		c := simulator.ClusterSpec{Name: name, FQDN: name + ".redis.local", Users: user(name)}
+		for r := 1; r <= rounds; r++ {
+			c.Databases = append(c.Databases, simulator.DBSpec{UID: r, Name: "orders-copy-" + strconv.Itoa(r),
+				Port: 13000 + 100*d + r, ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "src", DB: r}}})
+		}
+		topo.Clusters = append(topo.Clusters, c)
+	}
+	return topo
+}
+
+func replicaCreated(dest string, uid int, id string) []byte {
+	ev := map[string]any{
+		"id": id, "detail-type": "Replica Database Created", "source": "replica-tls.pipeline", "version": "0",
+		"account": "123456789012", "region": "us-east-1", "time": "2026-11-28T04:00:00Z", "resources": []string{},
+		"detail": map[string]any{"destination": map[string]any{"cluster": dest, "database": uid}, "tls_scope": "replica"},
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// TestConcurrentReplicaCreatedLosesNothing runs the real replica-created bootstrap in 8 emulator
+// instances at once, for 8 destinations of one source database, round after round. Before leases
+// the source ended up not trusting one to three destinations in half of the rounds while every run
+// reported success.
+func TestConcurrentReplicaCreatedLosesNothing(t *testing.T) {
+	const dests = 8
+	rounds := 4 // make test; REPLICA_TLS_CONCURRENCY_ROUNDS=20 for the full measurement
+	if v := os.Getenv("REPLICA_TLS_CONCURRENCY_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("REPLICA_TLS_CONCURRENCY_ROUNDS=%q: want a positive number", v)
+		}
+		rounds = n
+	}
+	s, logs := sessionWith(t, testkit.Options{Topology: ptr(fanInTopology(dests, rounds)),
+		Sim: simulator.Options{ReconnectOnRead: true}})
+	st := s.Stack
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	syncers := map[string]string{} // destination cluster -> syncer fingerprint
+	for d := 1; d <= dests; d++ {
+		name := fmt.Sprintf("dst%d", d)
+		pemText, _ := st.Sim.Cluster(name).SyncerCert()
+		c, err := certs.ParseOne(pemText)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syncers[name] = c.Fingerprint
+	}
+	proxyPEM, _ := st.Sim.Cluster("src").ProxyCert()
+	proxy, err := certs.ParseOne(proxyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var allEvents []string
+	var lost, failedRuns, slowest int
+	for r := 1; r <= rounds; r++ {
+		events := make([][]byte, dests)
+		for d := 1; d <= dests; d++ {
+			events[d-1] = replicaCreated(fmt.Sprintf("dst%d", d), r, fmt.Sprintf("round-%d-dest-%d", r, d))
+		}
+		start := time.Now()
+		results, evs, err := s.InvokeConcurrently(ctx, "ReplicaCreatedFunction", events)
+		if err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
+		if ms := int(time.Since(start).Milliseconds()); ms > slowest && r > 1 { // round 1 includes cold starts
+			slowest = ms
+		}
+		for i, res := range results {
+			if res.FunctionError != nil {
+				failedRuns++
+				t.Errorf("round %d, run for dst%d: %v", r, i+1, res.FunctionError)
+			}
+		}
+		for _, e := range evs {
+			allEvents = append(allEvents, e.Event.Step+":"+string(e.Event.Outcome))
+		}
+		checkAudit(t, st, evs)
+
+		db := testkit.ReadDB(t, st, "src", r)
+		var trusted []string
+		for _, cc := range db.ClientCerts {
+			if c, err := certs.ParseOne(cc.ClientCert); err == nil {
+				trusted = append(trusted, c.Fingerprint)
+			}
+		}
+		for name, fp := range syncers {
+			if !slices.Contains(trusted, fp) {
+				lost++
+				t.Errorf("round %d: src/%d does not trust %s's syncer certificate", r, r, name)
+			}
+		}
+		wantMode := "replica_ssl"
+		if r%2 == 1 {
+			wantMode = "enabled"
+		}
+		if db.TLSMode != wantMode || db.ClientAuth != "enabled" {
+			t.Errorf("round %d: src/%d has tls_mode %s, client authentication %s; want %s, enabled", r, r, db.TLSMode, db.ClientAuth, wantMode)
+		}
+		for d := 1; d <= dests; d++ {
+			dst := testkit.ReadDB(t, st, fmt.Sprintf("dst%d", d), r)
+			if len(dst.ReplicaSources) != 1 {
+				t.Fatalf("round %d: dst%d/%d has %d replica sources, want 1", r, d, r, len(dst.ReplicaSources))
+			}
+			rs := dst.ReplicaSources[0]
+			if !rs.Encryption || !certs.SameCert(rs.ServerCert, proxy.PEM) || rs.Status != "in-sync" {
+				t.Errorf("round %d: dst%d/%d entry: encryption %v, proxy certificate %v, status %s (%s)", r, d, r,
+					rs.Encryption, certs.SameCert(rs.ServerCert, proxy.PEM), rs.Status, rs.LastError)
+			}
+		}
+	}
+	if !slices.Contains(allEvents, "reconcile-source:succeeded") {
+		t.Errorf("no source was ever written: the test did not exercise concurrent writers (%v)", allEvents[:min(len(allEvents), 10)])
+	}
+	testkit.NoLeaks(t, st, "function logs", logs.String())
+	t.Logf("%d rounds of %d concurrent runs: %d certificates lost, %d runs failed; slowest round %d ms", rounds, dests, lost, failedRuns, slowest)
+}
+
+// TestConcurrentReplicaCreatedDuplicateDelivery: the same event delivered to 4 instances at once (at
+// least once delivery) converges the link once; the other runs find nothing to do under the lease.
+func TestConcurrentReplicaCreatedDuplicateDelivery(t *testing.T) {
+	s, _ := sessionWith(t, testkit.Options{Topology: ptr(fanInTopology(1, 1))})
+	st := s.Stack
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ev := replicaCreated("dst1", 1, "dup-1")
+	results, evs, err := s.InvokeConcurrently(ctx, "ReplicaCreatedFunction", [][]byte{ev, ev, ev, ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, res := range results {
+		if res.FunctionError != nil {
+			t.Errorf("run %d: %v", i, res.FunctionError)
+		}
+	}
+	var started int
+	for _, e := range evs {
+		if e.Event.Outcome == audit.Started && (e.Event.Step == "reconcile-source" || e.Event.Step == "reconcile-destination") {
+			started++
+		}
+	}
+	if w := testkit.Writes(st, "src") + testkit.Writes(st, "dst1"); w != 2 || started != 2 {
+		t.Errorf("4 deliveries of one event made %d writes and %d started events; want 2 of each (one per side)", w, started)
+	}
+	checkAudit(t, st, evs)
+}
+
+func ptr[T any](v T) *T { return &v }
