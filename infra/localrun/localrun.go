@@ -42,7 +42,7 @@ type Session struct {
 	rie     string
 	mu      sync.Mutex
 	runners map[string]*lambdarun.Runner
-	boots   map[string]string // built bootstrap per function
+	boots   map[string]string    // built bootstrap per function
 	started map[string]time.Time // when each emulator was started (after its build)
 	// ColdStarts records, per function, the time from starting its emulator to its first answer.
 	ColdStarts map[string]time.Duration

@@ -52,12 +52,12 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 		Store:    store,
 		Sink:     sink,
 		Registry: NewRegistry(store, logger),
-		Leases:   lease.New(dynamodb.NewFromConfig(awsCfg), cfg.LeaseTable, lease.Options{
+		Leases: lease.New(dynamodb.NewFromConfig(awsCfg), cfg.LeaseTable, lease.Options{
 			// A held lease usually covers one database write of well under a second: waiters poll
 			// every 50 ms or so, backing off to 400 ms. An abandoned lease frees within its TTL.
 			Poll: 50 * time.Millisecond,
 		}),
-		Now:      time.Now,
+		Now: time.Now,
 	}
 }
 

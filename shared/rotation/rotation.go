@@ -97,12 +97,12 @@ type Config struct {
 	Reconciler *reconcile.Reconciler
 	// Leases guards the cluster's certificate while a step changes it or what trusts it (the
 	// reconciler leases each database it writes). nil: reconcile.ProcessLeases().
-	Leases  reconcile.Leases
-	Auditor Auditor
-	Policy     reconcile.Policy // how links are reconciled while trusting and updating
-	Settings   Settings         // zero fields take their defaults
-	Now        func() time.Time // default time.Now
-	Logger     *slog.Logger     // default: discard
+	Leases   reconcile.Leases
+	Auditor  Auditor
+	Policy   reconcile.Policy // how links are reconciled while trusting and updating
+	Settings Settings         // zero fields take their defaults
+	Now      func() time.Time // default time.Now
+	Logger   *slog.Logger     // default: discard
 }
 
 // Rotator runs rotation steps.
