@@ -28,7 +28,7 @@ const (
 // Outcome of a step.
 type Outcome string
 
-// The outcomes of DESIGN.md.
+// The outcomes of docs/architecture.md ("Audit events").
 const (
 	Started   Outcome = "started"
 	Succeeded Outcome = "succeeded"

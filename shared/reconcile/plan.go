@@ -25,7 +25,7 @@ const (
 // Scope is how much of a source database's traffic TLS covers.
 type Scope string
 
-// The two TLS scopes of DESIGN.md.
+// The two TLS scopes of docs/architecture.md.
 const (
 	ScopeReplica Scope = "replica" // tls_mode replica_ssl: replication only
 	ScopeAll     Scope = "all"     // tls_mode enabled: every connection, client certificates trusted too

@@ -1,6 +1,6 @@
 // Package rotation rotates a Redis Enterprise cluster's syncer or proxy certificate through the Secrets
 // Manager rotation protocol (createSecret, setSecret, testSecret, finishSecret) without interrupting
-// replication: trust first, swap second (DESIGN.md).
+// replication: trust first, swap second (docs/architecture.md).
 //
 //   - Syncer certificate of destination cluster D: the pending certificate is added to the trust list of
 //     every source database replicating to D, and read back, before D presents it.

@@ -76,7 +76,7 @@ func TestSwapBeforeTrustFailsOnTheWire(t *testing.T) {
 	}
 }
 
-// TestTrustFirstRotationsKeepReplicating rotates by hand in the order DESIGN.md prescribes, through the
+// TestTrustFirstRotationsKeepReplicating rotates by hand in the order docs/architecture.md prescribes, through the
 // simulator's handles as an operator would: the syncer certificate (trust first, swap second, then
 // drop the old one) and the proxy certificate (swap, then update the destination's entry at once). The
 // harness reports the longest gap; the replica must end equal to the source.
