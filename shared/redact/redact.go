@@ -7,6 +7,12 @@
 // (the user and host stay: operators need them), the values of password-like keys (key=value,
 // key: value, "key":"value", also in escaped JSON) and HTTP Basic/Bearer credentials. What stays:
 // certificates, fingerprints, URIs without a password and ordinary prose.
+//
+// Where text is ambiguous the redactor removes more rather than leak: a URI's password may hold
+// spaces and '@', so it runs to the last '@' on the line, and "https://h:9443/v1 for ops@corp.com"
+// loses "9443/v1 for ops". Known limits: a password holding a line break or "://"; without a
+// scheme, a password holding whitespace; an unquoted key=value value holding a quote; a bare
+// base64 key body with neither BEGIN nor END line.
 package redact
 
 import (
@@ -26,7 +32,7 @@ func String(s string) string { return patterns().redact(s) }
 
 // redactor holds the compiled patterns: built once per process, on first use. Scanning is done in
 // code, and the patterns only check short candidates the scan found, so that the cost stays linear
-// and small on long texts (regular expressions over a whole text cost about 3 µs a byte).
+// and small on long texts (regular expressions run over a whole text managed about 1 MB/s).
 type redactor struct {
 	keyBegin    *regexp.Regexp // after a run of dashes: BEGIN ... PRIVATE KEY
 	keyEnd      *regexp.Regexp // after a run of dashes: END ... PRIVATE KEY ... and its closing dashes
