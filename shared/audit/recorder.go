@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 )
 
@@ -20,10 +19,9 @@ type Run struct {
 
 // Recorder stamps events with their run's identity, a fresh id and the time, and publishes them.
 type Recorder struct {
-	sink   Sink
-	run    Run
-	now    func() time.Time
-	redact redactor
+	sink Sink
+	run  Run
+	now  func() time.Time
 }
 
 // NewRecorder returns a Recorder publishing to sink. now is the clock (time.Now in production);
@@ -35,7 +33,7 @@ func NewRecorder(sink Sink, run Run, now func() time.Time) *Recorder {
 	if run.ID == "" {
 		run.ID = NewRunID()
 	}
-	return &Recorder{sink: sink, run: run, now: now, redact: newRedactor()}
+	return &Recorder{sink: sink, run: run, now: now}
 }
 
 // Run returns the run this Recorder stamps on its events.
@@ -43,7 +41,8 @@ func (r *Recorder) Run() Run { return r.run }
 
 // Record fills the event's schema version, id, time (UTC), run id, actor, trigger and dry-run flag
 // (the run's values win where set: an event recorded through a run belongs to it; a step already
-// marked dry-run stays so), defaults its detail type to DetailStep, redacts its free text, and publishes it.
+// marked dry-run stays so), defaults its detail type to DetailStep, redacts every string and detail
+// value in it (see redactEvent), and publishes it.
 // It returns nil only when the sink accepted the event.
 func (r *Recorder) Record(ctx context.Context, e Event) error {
 	if e.Step == "" {
@@ -66,7 +65,7 @@ func (r *Recorder) Record(ctx context.Context, e Event) error {
 	if e.DetailType == "" {
 		e.DetailType = DetailStep
 	}
-	r.redact.event(&e)
+	redactEvent(&e)
 	if err := r.sink.Publish(ctx, e); err != nil {
 		return fmt.Errorf("record audit event %s (step %s, %s): %w", e.ID, e.Step, e.Outcome, err)
 	}
@@ -88,30 +87,4 @@ func (o Outcome) valid() bool {
 		return true
 	}
 	return false
-}
-
-// event runs Redact over the free-text parts of an event, as a last line of defence: callers
-// should already have redacted what they put there. The caller's Details map is not modified.
-func (rd redactor) event(e *Event) {
-	if e.Error != nil {
-		ei := *e.Error
-		ei.Message = rd.redact(ei.Message)
-		e.Error = &ei
-	}
-	if len(e.Changes) > 0 {
-		changes := make([]string, len(e.Changes))
-		for i, c := range e.Changes {
-			changes[i] = rd.redact(c)
-		}
-		e.Changes = changes
-	}
-	if len(e.Details) > 0 {
-		details := maps.Clone(e.Details)
-		for k, v := range details {
-			if s, ok := v.(string); ok {
-				details[k] = rd.redact(s)
-			}
-		}
-		e.Details = details
-	}
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"regexp"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/replica-tls/replica-tls/shared/certs"
 )
 
 func TestRecorderFillsFields(t *testing.T) {
@@ -57,8 +60,8 @@ func TestRecorderFillsFields(t *testing.T) {
 			in: Event{Step: "apply", Outcome: Failed, Error: &ErrorInfo{Code: "dial", Message: "dial redis://admin:s3cret@east:12000: refused"},
 				Changes: []string{"password=s3cret"}, Details: map[string]any{"uri": "rediss://u:p@h", "count": 2}},
 			want: Event{SchemaVersion: "1.0", DetailType: DetailStep, Time: clock.UTC(), Actor: run.Actor, RunID: "run-42",
-				Trigger: run.Trigger, Step: "apply", Outcome: Failed, Error: &ErrorInfo{Code: "dial", Message: "dial redis://[redacted]@east:12000: refused"},
-				Changes: []string{"password=[redacted]"}, Details: map[string]any{"uri": "rediss://[redacted]@h", "count": 2}},
+				Trigger: run.Trigger, Step: "apply", Outcome: Failed, Error: &ErrorInfo{Code: "dial", Message: "dial redis://admin:[redacted]@east:12000: refused"},
+				Changes: []string{"password=[redacted]"}, Details: map[string]any{"uri": "rediss://u:[redacted]@h", "count": 2}},
 		},
 	}
 	idPattern := regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -100,6 +103,106 @@ func TestRecorderDoesNotModifyCallersDetails(t *testing.T) {
 	if details["uri"] != "redis://a:b@h" {
 		t.Errorf("caller's map changed to %v", details)
 	}
+}
+
+// TestRecorderRedactsEveryField puts secret material in every string field and in nested detail
+// values, and checks the published event holds none of it while the caller's event is untouched.
+func TestRecorderRedactsEveryField(t *testing.T) {
+	const uri = "redis://admin:p/a#s w@east:12000"
+	const clean = "redis://admin:[redacted]@east:12000"
+	sum := func() *certs.Summary { return &certs.Summary{Fingerprint: "sha256:ab", Subject: "CN=" + uri} }
+	state := func() *State {
+		return &State{TLSMode: uri, ClientAuthentication: "password=x", LinkStatus: uri,
+			TrustedCerts: []certs.Summary{*sum()}, ServerCert: sum()}
+	}
+	type finding struct {
+		URI   string `json:"uri"`
+		Count int    `json:"count"`
+	}
+	in := Event{
+		Step: "apply " + uri, Outcome: Failed, Cluster: uri, Actor: uri,
+		Link:        &Link{SourceCluster: uri, SourceDatabase: 1, DestinationCluster: "west", DestinationDB: 2},
+		Before:      state(),
+		After:       state(),
+		Certificate: sum(),
+		Changes:     []string{"set uri to " + uri},
+		Error:       &ErrorInfo{Code: "token=abc", Message: uri},
+		Details: map[string]any{
+			"password": "hunter2", "count": 3, "ratio": 0.5, "ok": true,
+			"nested":   map[string]any{"uris": []any{uri, 7}, "deeper": map[string]any{"api_key": "k", "n": 1}},
+			"warnings": []string{"w " + uri},
+			"findings": []finding{{URI: uri, Count: 2}},
+		},
+	}
+	before := deepCopy(t, in)
+	var sink Memory
+	r := NewRecorder(&sink, Run{ID: "r", Trigger: Trigger{Kind: "k " + uri, EventID: uri}}, nil)
+	if err := r.Record(context.Background(), in); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	got := sink.Events()[0]
+	cleanSum := &certs.Summary{Fingerprint: "sha256:ab", Subject: "CN=" + clean}
+	cleanState := &State{TLSMode: clean, ClientAuthentication: "password=[redacted]", LinkStatus: clean,
+		TrustedCerts: []certs.Summary{*cleanSum}, ServerCert: cleanSum}
+	want := Event{
+		SchemaVersion: SchemaVersion, DetailType: DetailStep, RunID: "r", Trigger: Trigger{Kind: "k " + clean, EventID: clean},
+		Step: "apply " + clean, Outcome: Failed, Cluster: clean, Actor: clean,
+		Link:        &Link{SourceCluster: clean, SourceDatabase: 1, DestinationCluster: "west", DestinationDB: 2},
+		Before:      cleanState,
+		After:       cleanState,
+		Certificate: cleanSum,
+		Changes:     []string{"set uri to " + clean},
+		Error:       &ErrorInfo{Code: "token=[redacted]", Message: clean},
+		Details: map[string]any{
+			"password": "[redacted]", "count": 3, "ratio": 0.5, "ok": true,
+			"nested":   map[string]any{"uris": []any{clean, 7}, "deeper": map[string]any{"api_key": "[redacted]", "n": 1}},
+			"warnings": []string{"w " + clean},
+			"findings": []any{map[string]any{"uri": clean, "count": json.Number("2")}},
+		},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Event{}, "ID", "Time")); diff != "" {
+		t.Errorf("published event (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, in); diff != "" {
+		t.Errorf("the caller's event changed (-before +after):\n%s", diff)
+	}
+	if f := in.Details["findings"].([]finding); f[0].URI != uri {
+		t.Errorf("the caller's findings changed: %+v", f)
+	}
+}
+
+// deepCopy copies the event's pointers, slices and maps (those TestRecorderRedactsEveryField sets), so
+// that a comparison afterwards sees any change Record made to them.
+func deepCopy(t *testing.T, e Event) Event {
+	t.Helper()
+	c := e
+	cpState := func(s *State) *State {
+		n := *s
+		n.TrustedCerts = append([]certs.Summary(nil), s.TrustedCerts...)
+		sc := *s.ServerCert
+		n.ServerCert = &sc
+		return &n
+	}
+	l, cert, ei := *e.Link, *e.Certificate, *e.Error
+	c.Link, c.Certificate, c.Error = &l, &cert, &ei
+	c.Before, c.After = cpState(e.Before), cpState(e.After)
+	c.Changes = append([]string(nil), e.Changes...)
+	c.Details = map[string]any{}
+	for k, v := range e.Details {
+		switch x := v.(type) {
+		case map[string]any:
+			inner := map[string]any{"uris": append([]any(nil), x["uris"].([]any)...), "deeper": map[string]any{}}
+			for k2, v2 := range x["deeper"].(map[string]any) {
+				inner["deeper"].(map[string]any)[k2] = v2
+			}
+			c.Details[k] = inner
+		case []string:
+			c.Details[k] = append([]string(nil), x...)
+		default:
+			c.Details[k] = v
+		}
+	}
+	return c
 }
 
 func TestRecorderIDsAreUnique(t *testing.T) {

@@ -3,7 +3,11 @@ package audit
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/replica-tls/replica-tls/shared/certs"
+	"github.com/replica-tls/replica-tls/shared/redact"
 )
 
 // MaxMessageLen caps (in bytes) a message after Redact, so one event cannot carry a whole response body.
@@ -11,75 +15,31 @@ const MaxMessageLen = 1000
 
 const truncatedMark = "...[truncated]"
 
-// redactor is the compiled set of patterns Redact applies, in order. It is built per call of
-// newRedactor, not held in a package variable: the team keeps no package-level state.
-type redactor struct {
-	privateKey    *regexp.Regexp
-	keyTail       *regexp.Regexp
-	certificate   *regexp.Regexp
-	certTail      *regexp.Regexp
-	uriUserinfo   *regexp.Regexp
-	secretKeyword *regexp.Regexp
-	authScheme    *regexp.Regexp
+// Redact prepares a free-text message (an error, an API response) for an audit event or a log:
+// redact.String removes its secret material (private keys become "[private key]", URI passwords and
+// the values of password-like keys "[redacted]", the URI's user and host stay), certificate PEM
+// blocks become "[certificate]" (not secret, but events name certificates by fingerprint instead),
+// and the result is cut to at most MaxMessageLen bytes.
+func Redact(msg string) string {
+	return truncate(elideCertificates(redact.String(msg)), MaxMessageLen)
 }
 
-func newRedactor() redactor {
-	return redactor{
-		// A block cut short (no END line) is removed to the end of the text.
-		privateKey: regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`),
-		// A text that starts inside a key block: everything up to its END line goes.
-		keyTail:     regexp.MustCompile(`(?s)\A.*-----END [A-Z0-9 ]*PRIVATE KEY-----`),
-		certificate: regexp.MustCompile(`(?s)-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----.*?(?:-----END (?:TRUSTED |X509 )?CERTIFICATE-----|\z)`),
-		certTail:    regexp.MustCompile(`(?s)\A.*-----END (?:TRUSTED |X509 )?CERTIFICATE-----`),
-		// scheme://userinfo@ ; greedy up to the last '@' of the authority, so a password holding '@'
-		// is removed whole.
-		uriUserinfo: regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@`),
-		// key=value, key: value, "key":"value" and the same inside escaped JSON (\"key\":\"value\"),
-		// for key names that hold secrets. The value is a quoted string (possibly cut short) or a
-		// run of non-space characters.
-		secretKeyword: regexp.MustCompile(`(?i)((?:\\?["'])?[a-z0-9_.-]*(?:password|passwd|pass|secret|secret_?string|private_key|client_key|api_key|apikey)(?:\\?["'])?\s*[:=]\s*)` +
-			`(\\"(?:[^\\]|\\[^"])*?(?:\\"|\z)|"(?:[^"\\]|\\.)*(?:"|\z)|'[^']*(?:'|\z)|[^\s"'\\]+)`),
-		// HTTP credentials as printed from a header: "Basic <base64>", "Bearer <token>".
-		authScheme: regexp.MustCompile(`\b(Basic|Bearer) ([A-Za-z0-9+/=._~-]+)`),
+// certificatePatterns match a certificate PEM block (one cut short runs to the end of the text) and
+// the end of one whose BEGIN line was cut off. Compiled once, on first use.
+var certificatePatterns = sync.OnceValue(func() [2]*regexp.Regexp {
+	return [2]*regexp.Regexp{
+		regexp.MustCompile(`(?s)-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----.*?(?:-----END (?:TRUSTED |X509 )?CERTIFICATE-----|\z)`),
+		regexp.MustCompile(`(?s)\A.*-----END (?:TRUSTED |X509 )?CERTIFICATE-----`),
 	}
-}
+})
 
-// Redact removes secret material from a free-text message (an error, an API response) before it goes
-// into an audit event or a log: private key PEM blocks become "[private key]", certificate PEM blocks
-// "[certificate]" (events name certificates by fingerprint instead), URI userinfo "[redacted]"
-// (redis://admin:pass@host becomes redis://[redacted]@host), and the values of password-like keys
-// "[redacted]", as do Basic and Bearer credentials. The result is at most MaxMessageLen bytes.
-//
-// Redact compiles its patterns on every call (about 0.1 ms); a Recorder compiles them once.
-func Redact(msg string) string { return newRedactor().redact(msg) }
-
-func (r redactor) redact(msg string) string {
-	msg = r.privateKey.ReplaceAllLiteralString(msg, "[private key]")
-	msg = r.keyTail.ReplaceAllLiteralString(msg, "[private key]")
-	msg = r.certificate.ReplaceAllLiteralString(msg, "[certificate]")
-	msg = r.certTail.ReplaceAllLiteralString(msg, "[certificate]")
-	msg = r.uriUserinfo.ReplaceAllString(msg, "${1}[redacted]@")
-	msg = r.secretKeyword.ReplaceAllStringFunc(msg, func(m string) string {
-		sub := r.secretKeyword.FindStringSubmatch(m)
-		key, val := sub[1], sub[2]
-		switch {
-		case strings.HasPrefix(val, `\"`):
-			return key + `\"[redacted]\"`
-		case strings.HasPrefix(val, `"`):
-			return key + `"[redacted]"`
-		case strings.HasPrefix(val, `'`):
-			return key + `'[redacted]'`
-		}
-		return key + "[redacted]"
-	})
-	msg = r.authScheme.ReplaceAllStringFunc(msg, func(m string) string {
-		scheme, token, _ := strings.Cut(m, " ")
-		if strings.Trim(token, "abcdefghijklmnopqrstuvwxyz") == "" {
-			return m // a plain word, as in "Basic authentication failed"
-		}
-		return scheme + " [redacted]"
-	})
-	return truncate(msg, MaxMessageLen)
+func elideCertificates(msg string) string {
+	if !strings.Contains(msg, "CERTIFICATE-----") {
+		return msg
+	}
+	p := certificatePatterns()
+	msg = p[0].ReplaceAllLiteralString(msg, "[certificate]")
+	return p[1].ReplaceAllLiteralString(msg, "[certificate]")
 }
 
 // truncate cuts s to at most max bytes on a rune boundary, marking the cut.
@@ -92,4 +52,71 @@ func truncate(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + truncatedMark
+}
+
+// redactEvent is the Recorder's last line of defence: callers should already have redacted what they
+// put in an event. Every string field goes through redact.String, free text (the error message, the
+// changes, string details) through Redact, and every other detail value through redact.Value. The
+// caller's pointers, slices and Details map are not modified: changed parts are copies.
+func redactEvent(e *Event) {
+	s := redact.String
+	e.Actor, e.Step, e.Cluster = s(e.Actor), s(e.Step), s(e.Cluster)
+	e.Trigger.Kind, e.Trigger.EventID = s(e.Trigger.Kind), s(e.Trigger.EventID)
+	if e.Link != nil {
+		l := *e.Link
+		l.SourceCluster, l.DestinationCluster = s(l.SourceCluster), s(l.DestinationCluster)
+		e.Link = &l
+	}
+	e.Before, e.After = redactState(e.Before), redactState(e.After)
+	if e.Certificate != nil {
+		c := redactSummary(*e.Certificate)
+		e.Certificate = &c
+	}
+	if e.Error != nil {
+		ei := ErrorInfo{Code: s(e.Error.Code), Message: Redact(e.Error.Message)}
+		e.Error = &ei
+	}
+	if len(e.Changes) > 0 {
+		changes := make([]string, len(e.Changes))
+		for i, c := range e.Changes {
+			changes[i] = Redact(c)
+		}
+		e.Changes = changes
+	}
+	if len(e.Details) > 0 {
+		red, _ := redact.Value(e.Details).(map[string]any) // a map[string]any stays one
+		details := make(map[string]any, len(red))
+		for k, v := range red {
+			if str, ok := v.(string); ok {
+				v = Redact(str) // also caps the length
+			}
+			details[k] = v
+		}
+		e.Details = details
+	}
+}
+
+func redactState(st *State) *State {
+	if st == nil {
+		return nil
+	}
+	c := *st
+	s := redact.String
+	c.TLSMode, c.ClientAuthentication, c.LinkStatus = s(c.TLSMode), s(c.ClientAuthentication), s(c.LinkStatus)
+	if c.TrustedCerts != nil {
+		c.TrustedCerts = make([]certs.Summary, len(st.TrustedCerts))
+		for i, t := range st.TrustedCerts {
+			c.TrustedCerts[i] = redactSummary(t)
+		}
+	}
+	if c.ServerCert != nil {
+		sc := redactSummary(*c.ServerCert)
+		c.ServerCert = &sc
+	}
+	return &c
+}
+
+func redactSummary(c certs.Summary) certs.Summary {
+	c.Fingerprint, c.Subject = redact.String(c.Fingerprint), redact.String(c.Subject)
+	return c
 }

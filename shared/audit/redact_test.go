@@ -66,10 +66,10 @@ func TestRedact(t *testing.T) {
 		{"certificate", "trusted: " + certPEM + "and more", "trusted: [certificate]\nand more"},
 		{"two certificates", certPEM + certPEM, "[certificate]\n[certificate]\n"},
 		{"certificate cut short", "cert " + certPEM[:50], "cert [certificate]"},
-		{"redis URI with password", "dial redis://admin:pass@east.example.com:12000: refused", "dial redis://[redacted]@east.example.com:12000: refused"},
-		{"rediss URI, password only", "rediss://:pass@h:1", "rediss://[redacted]@h:1"},
-		{"https URI", "GET https://admin%40corp:p%2Fw@cluster:9443/v1/bdbs failed", "GET https://[redacted]@cluster:9443/v1/bdbs failed"},
-		{"password holding @", "redis://admin:p@ss@host:1", "redis://[redacted]@host:1"},
+		{"redis URI with password", "dial redis://admin:pass@east.example.com:12000: refused", "dial redis://admin:[redacted]@east.example.com:12000: refused"},
+		{"rediss URI, password only", "rediss://:pass@h:1", "rediss://:[redacted]@h:1"},
+		{"https URI", "GET https://admin%40corp:p%2Fw@cluster:9443/v1/bdbs failed", "GET https://admin%40corp:[redacted]@cluster:9443/v1/bdbs failed"},
+		{"password holding @", "redis://admin:p@ss@host:1", "redis://admin:[redacted]@host:1"},
 		{"URI without userinfo unchanged", "https://cluster:9443/v1/bdbs?fields=uid", "https://cluster:9443/v1/bdbs?fields=uid"},
 		{"password= pair", "login failed user=admin password=hunter2 host=east", "login failed user=admin password=[redacted] host=east"},
 		{"Password: pair", "Password: hunter2", "Password: [redacted]"},
@@ -80,6 +80,11 @@ func TestRedact(t *testing.T) {
 		{"SecretString", `"SecretString":"{\"url\":\"u\"}"`, `"SecretString":"[redacted]"`},
 		{"Basic credentials", "Authorization: Basic YWRtaW46aHVudGVyMg==", "Authorization: Basic [redacted]"},
 		{"the word Basic unchanged", "Basic authentication failed", "Basic authentication failed"},
+		{"lower-case key header", strings.ToLower(keyPEM), "[private key]\n"},
+		{"password with a space and #", "redis://admin:p/a#s?s w@host:1 down", "redis://admin:[redacted]@host:1 down"},
+		{"URI without a scheme", "admin:pw@east:12000", "admin:[redacted]@east:12000"},
+		{"token= pair", "GET /v1?token=abc", "GET /v1?token=[redacted]"},
+		{"a key and a certificate", keyPEM + certPEM, "[private key]\n[certificate]\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

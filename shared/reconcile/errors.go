@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/replica-tls/replica-tls/shared/reapi"
+	redaction "github.com/replica-tls/replica-tls/shared/redact"
 )
 
 // ErrUnknownCluster is what a Registry returns (wrapped) for a cluster name that is not registered.
@@ -63,78 +64,13 @@ func reject(code, msg string, cause error) *RejectError {
 	return &RejectError{Code: code, Message: msg, Err: cause}
 }
 
-// redact removes PEM blocks and URI credentials from outside text (cluster error messages, adapter
-// errors, link errors), which may echo what it was given.
-func redact(s string) string {
-	return redactCredentials(redactPEM(s))
-}
+// redact removes secret material from outside text (cluster error messages such as a link's
+// last_error, adapter errors), which may echo what it was given.
+func redact(s string) string { return redaction.String(s) }
 
-// redactPEM replaces every "-----BEGIN ...-----" block, through its END line (or the end of the text
-// when it has none), with a marker.
-func redactPEM(s string) string {
-	const begin, end, dashes = "-----BEGIN ", "-----END ", "-----"
-	var b strings.Builder
-	for {
-		i := strings.Index(s, begin)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString("[redacted PEM]")
-		rest := s[i+len(begin):]
-		j := strings.Index(rest, end)
-		if j < 0 {
-			return b.String()
-		}
-		rest = rest[j+len(end):]
-		if k := strings.Index(rest, dashes); k >= 0 {
-			rest = rest[k+len(dashes):]
-		}
-		s = rest
-	}
-}
-
-// redactCredentials replaces the user information of every "scheme://user:password@host" with a
-// marker. Everything up to the last '@' before the next whitespace or quote is treated as user
-// information, since passwords may hold '/', ':' or '@'.
-func redactCredentials(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "://")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i+3])
-		s = s[i+3:]
-		seg := s
-		if k := strings.IndexAny(seg, " \t\r\n\"'`<>"); k >= 0 {
-			seg = seg[:k]
-		}
-		if at := strings.LastIndexByte(seg, '@'); at >= 0 {
-			b.WriteString("[redacted]")
-			s = s[at:]
-		}
-	}
-}
-
-// redactedError keeps the error chain for errors.Is/As but prints redacted text.
-type redactedError struct{ err error }
-
-func (e redactedError) Error() string { return redact(e.err.Error()) }
-func (e redactedError) Unwrap() error { return e.err }
-
-// scrub returns err unchanged when its text is clean, or wrapped so that its text is redacted.
-func scrub(err error) error {
-	if err == nil {
-		return nil
-	}
-	if redact(err.Error()) == err.Error() {
-		return err
-	}
-	return redactedError{err}
-}
+// scrub returns err unchanged when its text is clean, or wrapped so that its text is redacted;
+// errors.Is and errors.As still see the whole chain.
+func scrub(err error) error { return redaction.Error(err) }
 
 // errorCode names a failure for the audit event: the reject code, the API's error_code, or a class.
 func errorCode(err error) string {

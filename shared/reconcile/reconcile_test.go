@@ -487,10 +487,11 @@ func TestManagedCertificates(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"a uri's credentials are removed", "dial redis://admin:p@ss/w0rd@host:12000 failed", "dial redis://[redacted]@host:12000 failed"},
+		{"a uri's password is removed, its user and host kept", "dial redis://admin:p@ss/w0rd@host:12000 failed", "dial redis://admin:[redacted]@host:12000 failed"},
 		{"a uri without credentials is kept", "GET https://east.example.com:9443/v1/bdbs", "GET https://east.example.com:9443/v1/bdbs"},
-		{"a PEM block is removed", "bad -----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY----- here", "bad [redacted PEM] here"},
-		{"a truncated PEM block is removed to the end", "bad -----BEGIN CERTIFICATE-----\nMIIE", "bad [redacted PEM]"},
+		{"a private key is removed", "bad -----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY----- here", "bad [private key] here"},
+		{"a truncated private key is removed to the end", "bad -----BEGIN PRIVATE KEY-----\nMIIE", "bad [private key]"},
+		{"a certificate is public and kept", "bad -----BEGIN CERTIFICATE-----\nMIIE", "bad -----BEGIN CERTIFICATE-----\nMIIE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

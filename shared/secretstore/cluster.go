@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/replica-tls/replica-tls/shared/redact"
 )
 
 // ClusterAPI is how to reach a cluster's REST API. Its String, GoString, LogValue and MarshalJSON
@@ -29,7 +31,7 @@ func redactPassword(pw string) string {
 	if pw == "" {
 		return ""
 	}
-	return "[REDACTED]"
+	return redact.Marker
 }
 
 func (c ClusterAPI) String() string {
@@ -63,14 +65,9 @@ func (c ClusterAPI) MarshalJSON() ([]byte, error) {
 	}{c.Name, redactURL(c.URL), c.Username, redactPassword(c.Password), certLabel(c.CACert)})
 }
 
-// redactURL hides a password in the URL's user info; an unparseable URL is not shown at all.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "[invalid URL]"
-	}
-	return u.Redacted()
-}
+// redactURL hides a password in the URL's user info, keeping the user and host. It works on the
+// text, so a URL too malformed to parse (a password holding '/' or '#') is shown without its password.
+func redactURL(raw string) string { return redact.String(raw) }
 
 // apiSecret is the JSON of <prefix>clusters/<name>/api.
 type apiSecret struct {
