@@ -44,7 +44,11 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 		return resp, lambdaapp.RejectEvent(ctx, rec, start, err)
 	}
 
-	fleet, err := h.app.LoadFleet(ctx)
+	clusters := []string{ev.Destination.Cluster}
+	if ev.Source != nil {
+		clusters = append(clusters, ev.Source.Cluster)
+	}
+	fleet, err := h.app.LoadLinkFleet(ctx, clusters...)
 	if err != nil {
 		return resp, err
 	}

@@ -153,6 +153,20 @@ func (s *Stack) Register(ctx context.Context, names ...string) error {
 	return nil
 }
 
+// Pin tags the API secrets of simulated clusters (all of them when names is empty) with their FQDN,
+// as the cluster-registered function does for a newly registered cluster.
+func (s *Stack) Pin(ctx context.Context, names ...string) error {
+	for _, c := range s.Sim.Clusters() {
+		if len(names) > 0 && !contains(names, c.Name) {
+			continue
+		}
+		if err := s.Store.PinFQDN(ctx, c.Name, c.FQDN); err != nil {
+			return fmt.Errorf("pin cluster %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
 // FunctionEnv is the environment a Lambda function needs to run against this stack.
 func (s *Stack) FunctionEnv() map[string]string {
 	return map[string]string{

@@ -109,6 +109,30 @@ func (a *App) LoadFleet(ctx context.Context) (*reconcile.Fleet, error) {
 	return fleet, nil
 }
 
+// LoadLinkFleet reads what an event about destination clusters needs: those clusters and the
+// sources their Replica Of entries resolve to through pinned FQDNs, so an event's cost does not grow
+// with the registry and an unreachable cluster off the link costs nothing. When an entry's host is
+// not pinned to any cluster (clusters registered before pinning, addresses), it reads every
+// registered cluster instead, as the reconciler must know who serves that host.
+func (a *App) LoadLinkFleet(ctx context.Context, clusters ...string) (*reconcile.Fleet, error) {
+	fleet, complete, err := reconcile.LoadLocalFleet(ctx, a.Registry, a.Registry, clusters)
+	if err != nil {
+		return nil, fmt.Errorf("load clusters %v and their links' sources: %w", clusters, err)
+	}
+	if complete {
+		return fleet, nil
+	}
+	a.Logger.InfoContext(ctx, "a Replica Of source host is not pinned to a registered cluster: reading every registered cluster", "clusters", clusters)
+	names, err := a.Registry.ClusterNames(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list registered clusters: %w", err)
+	}
+	if err := fleet.Extend(ctx, a.Registry, names); err != nil {
+		return nil, fmt.Errorf("load the other %d registered clusters: %w", len(names), err)
+	}
+	return fleet, nil
+}
+
 // RecordFleetCertificates makes Secrets Manager hold every certificate the fleet's clusters present:
 // one that is missing (a newly registered cluster, or a certificate replaced outside replica-tls
 // through the UI or rladmin) is stored as a new AWSCURRENT version, audited. A cluster whose

@@ -40,6 +40,7 @@ var (
 	_ reconcile.CertSource         = (*Registry)(nil)
 	_ reconcile.ProxyPendingSource = (*Registry)(nil)
 	_ reconcile.PolicySource       = (*Registry)(nil)
+	_ reconcile.HostResolver       = (*Registry)(nil)
 )
 
 // SourcePolicy returns the policy an event stated for a source database, if one was stored.
@@ -56,9 +57,14 @@ func (r *Registry) ClusterNames(ctx context.Context) ([]string, error) {
 	return r.store.ClusterNames(ctx)
 }
 
-// Client returns an API client for a registered cluster, pinned to its stored API certificate.
+// Client returns an API client for a registered cluster, pinned to its stored API certificate, that
+// refuses the cluster when it reports a name its registration does not allow (pinnedClient).
 func (r *Registry) Client(ctx context.Context, name string) (reconcile.ClusterAPI, error) {
-	return r.client(ctx, name)
+	c, err := r.client(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return pinnedClient{Client: c, reg: r}, nil
 }
 
 // ClusterClient is Client with the concrete type, for steps that need calls the reconciler does not

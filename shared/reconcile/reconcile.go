@@ -288,7 +288,7 @@ func (ru *run) selectLinks(ref LinkRef) ([]Link, error) {
 
 // missingCluster is a rejection for an unregistered cluster, or the load error of a registered one.
 func (ru *run) missingCluster(name string) error {
-	if err, ok := ru.fleet.Errors[name]; ok {
+	if err, ok := ru.fleet.Errors[name]; ok && !errors.Is(err, ErrUnknownCluster) {
 		return fmt.Errorf("cluster %s could not be read: %w", name, err)
 	}
 	return reject(CodeUnknownCluster, fmt.Sprintf("cluster %q is not registered", name), ErrUnknownCluster)

@@ -24,6 +24,9 @@ type ClusterAPI struct {
 	Username string
 	Password string
 	CACert   string // PEM certificate pinning the API's certificate
+	// FQDN, optional, pins the name the cluster must report (see PinTag); registration pins it
+	// with a tag when the secret has none.
+	FQDN string
 }
 
 // redactPassword shows only whether a password is set.
@@ -75,6 +78,7 @@ type apiSecret struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	CACert   string `json:"ca_cert"`
+	FQDN     string `json:"fqdn,omitempty"`
 }
 
 func (a apiSecret) validate(at string) error {
@@ -97,6 +101,9 @@ func (a apiSecret) validate(at string) error {
 	}
 	if p := certProblem(a.CACert); p != "" {
 		return invalidf("%s: field ca_cert: %s", at, p)
+	}
+	if a.FQDN != "" && !validFQDN(normFQDN(a.FQDN)) {
+		return invalidf("%s: field fqdn: not a host name", at)
 	}
 	return nil
 }
@@ -153,7 +160,7 @@ func (s *Store) ClusterAPI(ctx context.Context, name string) (ClusterAPI, error)
 	if err := a.validate(at); err != nil {
 		return ClusterAPI{}, err
 	}
-	return ClusterAPI{Name: name, URL: a.URL, Username: a.Username, Password: a.Password, CACert: a.CACert}, nil
+	return ClusterAPI{Name: name, URL: a.URL, Username: a.Username, Password: a.Password, CACert: a.CACert, FQDN: normFQDN(a.FQDN)}, nil
 }
 
 // PutClusterAPI registers a cluster, or stores a new AWSCURRENT version of its API secret.
@@ -163,7 +170,7 @@ func (s *Store) PutClusterAPI(ctx context.Context, c ClusterAPI) error {
 		return err
 	}
 	secret := s.APISecretName(c.Name)
-	a := apiSecret{URL: c.URL, Username: c.Username, Password: c.Password, CACert: c.CACert}
+	a := apiSecret{URL: c.URL, Username: c.Username, Password: c.Password, CACert: c.CACert, FQDN: c.FQDN}
 	if err := a.validate("secret " + secret); err != nil {
 		return err
 	}

@@ -108,6 +108,10 @@ func (n noCallsAPI) PutSecretValue(context.Context, *secretsmanager.PutSecretVal
 	return nil, n.fail("PutSecretValue")
 }
 
+func (n noCallsAPI) TagResource(context.Context, *secretsmanager.TagResourceInput, ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
+	return nil, n.fail("TagResource")
+}
+
 func (n noCallsAPI) CreateSecret(context.Context, *secretsmanager.CreateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
 	return nil, n.fail("CreateSecret")
 }
