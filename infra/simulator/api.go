@@ -77,6 +77,11 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, c *cluster, pattern 
 	if pattern == "" {
 		route = r.Method + " (no route)"
 	}
+	if c.unreachable.Load() {
+		// A request on a connection made before SetUnreachable: a dead API process answers nothing.
+		hangUp(w)
+		return
+	}
 	v := c.faults.decide(route)
 	if r.Method == http.MethodPut && r.URL.Query().Get("dry_run") == "true" {
 		// Counted apart as well, so tests can tell validations from writes (see DryRunSuffix).
@@ -93,11 +98,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, c *cluster, pattern 
 	}
 	if v.drop {
 		s.log.Debug("api call dropped", "cluster", c.spec.Name, "route", route)
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
+		if hangUp(w) {
+			return
 		}
 		// Unreachable with HTTP/1.1 only; answer like a node that is gone rather than not at all.
 		v.status = http.StatusServiceUnavailable
@@ -115,6 +117,27 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, c *cluster, pattern 
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Redis Enterprise"`)
 	}
+	if status >= 200 && status <= 299 {
+		empty, padding := c.faults.shape(route)
+		if empty {
+			// "Some responses may have an empty body but indicate the response with standard HTTP
+			// codes." (redis.io, Redis Software REST API, "JSON requests and responses",
+			// https://redis.io/docs/latest/operate/rs/references/rest-api/)
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(status)
+			return
+		}
+		switch b := pad(body, padding).(type) {
+		case lazyList:
+			writeList(w, status, b)
+			return
+		case []map[string]any:
+			writeList(w, status, lazyList{n: len(b), item: func(i int) map[string]any { return b[i] }})
+			return
+		default:
+			body = b
+		}
+	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		status = http.StatusInternalServerError
@@ -122,7 +145,81 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, c *cluster, pattern 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b) // not append(b, '\n'): a list of thousands of databases is not copied again
+	_, _ = w.Write([]byte{'\n'})
+}
+
+// lazyList is a list answer whose elements are made as they are written.
+type lazyList struct {
+	n    int
+	item func(i int) map[string]any
+}
+
+// writeList streams a list element by element: a list of thousands of databases is never held as
+// one buffer (the cluster tests run a simulated fleet in the same process as the client they measure).
+func writeList(w http.ResponseWriter, status int, list lazyList) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	sep := []byte{'['}
+	for i := range list.n {
+		b, err := json.Marshal(list.item(i))
+		if err != nil {
+			// Plain values always encode; should one not, cut the answer rather than send half a list.
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(sep); err != nil {
+			return
+		}
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+		sep = []byte{','}
+	}
+	if list.n == 0 {
+		_, _ = w.Write(sep)
+	}
+	_, _ = w.Write([]byte("]\n"))
+}
+
+// hangUp closes the request's connection without an answer; false when it cannot (not HTTP/1.1).
+func hangUp(w http.ResponseWriter) bool {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return true
+		}
+	}
+	return false
+}
+
+// paddingField is the unknown field SetPadding adds: real responses carry many fields a client does
+// not know, and newer versions add more.
+const paddingField = "x_sim_padding"
+
+// pad adds n bytes of padding to the object, or to each object of a list.
+func pad(body any, n int) any {
+	if n <= 0 {
+		return body
+	}
+	filler := strings.Repeat("x", n)
+	switch b := body.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(b)+1)
+		for k, v := range b {
+			out[k] = v
+		}
+		out[paddingField] = filler
+		return out
+	case []map[string]any:
+		out := make([]map[string]any, len(b))
+		for i, m := range b {
+			out[i] = pad(m, n).(map[string]any)
+		}
+		return out
+	case lazyList:
+		return lazyList{n: b.n, item: func(i int) map[string]any { return pad(b.item(i), n).(map[string]any) }}
+	}
+	return body
 }
 
 func (s *Sim) route(r *http.Request, c *cluster, methods map[string]endpoint, pattern string, injected int) (int, any) {
@@ -227,20 +324,22 @@ func wantsLinks(fields []string) bool {
 	return false
 }
 
+// getDBs answers with every database, each rendered under the lock as it is written: a list of
+// thousands is never held whole. The documentation promises no snapshot across databases; here a
+// change that lands while the list is written shows in the databases written after it.
 func (s *Sim) getDBs(c *cluster, r *http.Request) (int, any) {
 	fields := fieldsOf(r)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	dbs := c.sortedDBs()
 	if wantsLinks(fields) {
 		s.retryDown(c, dbs)
 	}
-	now := time.Now()
-	out := make([]map[string]any, 0, len(dbs))
-	for _, d := range dbs {
-		out = append(out, filterFields(s.renderDB(d, d.cfg, now), fields))
-	}
-	return http.StatusOK, out
+	s.mu.Unlock()
+	return http.StatusOK, lazyList{n: len(dbs), item: func(i int) map[string]any {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return filterFields(s.renderDB(dbs[i], dbs[i].cfg, time.Now()), fields)
+	}}
 }
 
 func (s *Sim) getDB(c *cluster, r *http.Request) (int, any) {
@@ -298,10 +397,15 @@ func (s *Sim) putDB(c *cluster, r *http.Request) (int, any) {
 	return http.StatusOK, s.renderDB(d, d.cfg, now)
 }
 
-// startAction marks d busy; the stored configuration takes effect when the action completes.
+// startAction marks d busy; the stored configuration takes effect when the action completes (or is
+// dropped when FailNextActions made it one to fail).
 func (s *Sim) startAction(c *cluster, d *db, now time.Time) {
 	s.actionSeq++
 	a := &action{uid: newActionUID(s.actionSeq, c.spec.Name), dbUID: d.cfg.UID, started: now, duration: s.opts.ActionDuration}
+	if c.failActions.n > 0 {
+		c.failActions.n--
+		a.failure = c.failActions.shape
+	}
 	c.actions[a.uid] = a
 	d.actions = append(d.actions, a)
 	d.running = a
@@ -326,6 +430,13 @@ func (s *Sim) completeAction(c *cluster, d *db, a *action) {
 	}
 	if d.running == a {
 		d.running = nil
+	}
+	if a.failure != "" {
+		// Where the documentation is silent: a failed change is not applied, and the database shows
+		// its effective configuration again.
+		d.cfg = d.eff.clone()
+		s.log.Info("database change failed", "cluster", c.spec.Name, "db", d.cfg.UID, "action", a.uid, "shape", string(a.failure))
+		return
 	}
 	s.applyEffective(c, d)
 	s.log.Info("database change completed", "cluster", c.spec.Name, "db", d.cfg.UID, "action", a.uid)
@@ -399,7 +510,24 @@ func (s *Sim) putUpdateCert(c *cluster, r *http.Request) (int, any) {
 	if e := s.installCerts(c, []certUpdate{cu}); e != nil {
 		return 0, e
 	}
+	if e := partialCertUpdate(c); e != nil {
+		return 0, e
+	}
 	return http.StatusOK, map[string]any{}
+}
+
+// partialCertUpdate answers a valid certificate update with 409 when PartialCertUpdates asked for it.
+// Both certificate update calls document "409 Conflict | Failed, not all nodes have been updated"
+// (redis.io, Redis Software REST API, "Cluster certificates requests",
+// https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/certificates/).
+// The documentation is silent on the state left behind and on the error_code; the simulator installs
+// the certificate (the answering node has it: partially applied, not rolled back) and says
+// nodes_not_updated. Sending the same update again succeeds once the injected 409s are used up.
+func partialCertUpdate(c *cluster) *apiError {
+	if !c.faults.takePartial() {
+		return nil
+	}
+	return &apiError{status: http.StatusConflict, code: "nodes_not_updated", msg: "not all nodes have been updated"}
 }
 
 func (s *Sim) putCertificates(c *cluster, r *http.Request) (int, any) {
@@ -418,6 +546,9 @@ func (s *Sim) putCertificates(c *cluster, r *http.Request) (int, any) {
 		return 0, e
 	}
 	if e := s.installCerts(c, ups); e != nil {
+		return 0, e
+	}
+	if e := partialCertUpdate(c); e != nil {
 		return 0, e
 	}
 	return http.StatusOK, map[string]any{}

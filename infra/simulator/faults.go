@@ -13,14 +13,17 @@ const AnyRoute = "*"
 // faults holds one cluster's injected faults and request counters. Routes are keyed like the counters:
 // "GET /v1/bdbs/{uid}".
 type faults struct {
-	mu       sync.Mutex
-	calls    map[string]int
-	total    int
-	latency  time.Duration
-	rates    map[string]errorRate
-	failNext map[string]failRule
-	dropNext map[string]int
-	rng      *rand.Rand
+	mu        sync.Mutex
+	calls     map[string]int
+	total     int
+	latency   time.Duration
+	rates     map[string]errorRate
+	failNext  map[string]failRule
+	dropNext  map[string]int
+	emptyNext map[string]int // successful answers to send without a body
+	padding   map[string]int // bytes of padding per JSON object of a successful answer
+	partial   int            // certificate updates to answer with 409 "not all nodes have been updated"
+	rng       *rand.Rand
 }
 
 type errorRate struct {
@@ -32,11 +35,13 @@ type failRule struct{ n, status int }
 
 func newFaults(seed uint64, cluster string) *faults {
 	return &faults{
-		calls:    map[string]int{},
-		rates:    map[string]errorRate{},
-		failNext: map[string]failRule{},
-		dropNext: map[string]int{},
-		rng:      rand.New(rand.NewPCG(seed, fnv64(cluster))),
+		calls:     map[string]int{},
+		rates:     map[string]errorRate{},
+		failNext:  map[string]failRule{},
+		dropNext:  map[string]int{},
+		emptyNext: map[string]int{},
+		padding:   map[string]int{},
+		rng:       rand.New(rand.NewPCG(seed, fnv64(cluster))),
 	}
 }
 
@@ -117,6 +122,58 @@ func (f *faults) setDropNext(route string, n int) {
 	f.dropNext[route] = n
 }
 
+func (f *faults) setEmptyNext(route string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.emptyNext[route] = n
+}
+
+func (f *faults) setPadding(route string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n <= 0 {
+		delete(f.padding, route)
+		return
+	}
+	f.padding[route] = n
+}
+
+func (f *faults) setPartial(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.partial = n
+}
+
+// shape picks how a successful answer on route is sent: without a body, or with its JSON objects
+// padded by that many bytes.
+func (f *faults) shape(route string) (empty bool, padding int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, key := range []string{route, AnyRoute} {
+		if n := f.emptyNext[key]; n > 0 {
+			f.emptyNext[key] = n - 1
+			return true, 0
+		}
+	}
+	for _, key := range []string{route, AnyRoute} {
+		if n, ok := f.padding[key]; ok {
+			return false, n
+		}
+	}
+	return false, 0
+}
+
+// takePartial reports whether this certificate update is one to answer with a 409.
+func (f *faults) takePartial() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.partial > 0 {
+		f.partial--
+		return true
+	}
+	return false
+}
+
 func (f *faults) clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,6 +181,9 @@ func (f *faults) clear() {
 	clear(f.rates)
 	clear(f.failNext)
 	clear(f.dropNext)
+	clear(f.emptyNext)
+	clear(f.padding)
+	f.partial = 0
 }
 
 func (f *faults) counts() (map[string]int, int) {

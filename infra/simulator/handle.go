@@ -197,3 +197,62 @@ func (h *ClusterHandle) DropNext(route string, n int) { h.c.faults.setDropNext(r
 
 // ClearFaults removes every injected fault.
 func (h *ClusterHandle) ClearFaults() { h.c.faults.clear() }
+
+// EmptyNext sends the next n successful (2xx) answers to route (or AnyRoute) without a body: status
+// and effect unchanged, a PUT still applies. The documentation allows it: "Some responses may have an
+// empty body but indicate the response with standard HTTP codes." (redis.io, Redis Software REST
+// API, "JSON requests and responses", https://redis.io/docs/latest/operate/rs/references/rest-api/).
+func (h *ClusterHandle) EmptyNext(route string, n int) { h.c.faults.setEmptyNext(route, n) }
+
+// SetPadding adds an unknown string field of n bytes to every JSON object of successful answers to
+// route (or AnyRoute): the object, or each element of a list. With fields filtering the padding stays,
+// so a list of a few hundred databases can be made larger than any client's response cap. 0 removes it.
+func (h *ClusterHandle) SetPadding(route string, n int) { h.c.faults.setPadding(route, n) }
+
+// PartialCertUpdates answers the next n valid certificate updates (PUT /v1/cluster/certificates or
+// PUT /v1/cluster/update_cert) with 409 nodes_not_updated, the documented "Failed, not all nodes have
+// been updated" (redis.io, Redis Software REST API, "Cluster certificates requests",
+// https://redis.io/docs/latest/operate/rs/references/rest-api/requests/cluster/certificates/).
+// The certificate is installed all the same: the update is partially applied, not rolled back.
+func (h *ClusterHandle) PartialCertUpdates(n int) { h.c.faults.setPartial(n) }
+
+// ActionFailure is where a failed action puts its error text; the documentation names three places.
+type ActionFailure string
+
+const (
+	// ActionFailError: "error": "A descriptive error string for failed state machine, when known"
+	// (redis.io, Redis Software REST API objects, "State machine object",
+	// https://redis.io/docs/latest/operate/rs/references/rest-api/objects/state-machine/).
+	ActionFailError ActionFailure = "error"
+	// ActionFailErrorCode: "When a task fails, the error_code and error_message fields describe the
+	// error." (redis.io, Redis Software REST API objects, "Action object",
+	// https://redis.io/docs/latest/operate/rs/references/rest-api/objects/action/); error_code is
+	// internal_error, one of the documented values.
+	ActionFailErrorCode ActionFailure = "error_code"
+	// ActionFailAdditionalInfo: additional_info.error, "A message that describes what error occurred if
+	// the action failed" (redis.io, Redis Software REST API, "Actions requests", v2 actions,
+	// https://redis.io/docs/latest/operate/rs/references/rest-api/requests/actions/).
+	ActionFailAdditionalInfo ActionFailure = "additional_info"
+)
+
+// FailNextActions makes the next n actions started on this cluster fail when they would complete:
+// GET /v1/actions/{uid} shows status "failed" with the error text in the given shape, and the change
+// is not applied (the database shows its effective configuration again). n = 0 cancels.
+func (h *ClusterHandle) FailNextActions(n int, shape ActionFailure) error {
+	switch shape {
+	case ActionFailError, ActionFailErrorCode, ActionFailAdditionalInfo:
+	default:
+		return fmt.Errorf("fail actions on %s: shape %q: want %q, %q or %q", h.Name, shape,
+			ActionFailError, ActionFailErrorCode, ActionFailAdditionalInfo)
+	}
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	h.c.failActions.n, h.c.failActions.shape = n, shape
+	return nil
+}
+
+// SetUnreachable makes the cluster's API act dead (true) or alive again (false): new connections are
+// accepted and closed at once, before the TLS handshake, and requests on connections made before get
+// no answer (the connection is closed) and are not counted. A client sees a peer that hangs up: the
+// API process is down behind a live address. A cluster that answers too slowly is SetLatency.
+func (h *ClusterHandle) SetUnreachable(down bool) { h.c.unreachable.Store(down) }

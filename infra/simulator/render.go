@@ -106,7 +106,7 @@ func renderAction(a *action, now time.Time) map[string]any {
 	if a.done {
 		status = "completed"
 	}
-	return map[string]any{
+	m := map[string]any{
 		"action_uid":    a.uid,
 		"name":          "SMUpdateBDB",
 		"status":        status,
@@ -114,4 +114,17 @@ func renderAction(a *action, now time.Time) map[string]any {
 		"object_name":   "bdb:" + strconv.Itoa(a.dbUID),
 		"creation_time": a.started.Unix(),
 	}
+	if a.done && a.failure != "" {
+		m["status"] = "failed"
+		const text = "the database change could not be applied (failure injected by the simulator)"
+		switch a.failure {
+		case ActionFailError:
+			m["error"] = text
+		case ActionFailErrorCode:
+			m["error_code"], m["error_message"] = "internal_error", text
+		case ActionFailAdditionalInfo:
+			m["additional_info"] = map[string]any{"error": text, "object_type": "bdb", "object_uid": strconv.Itoa(a.dbUID)}
+		}
+	}
+	return m
 }

@@ -5,7 +5,8 @@
 // (GET/PUT /v1/bdbs, dry_run, fields), asynchronous actions, cluster certificates, and Replica Of links
 // whose status follows the TLS rules of the real system (the destination's syncer must present a
 // certificate the source trusts and trust the source's proxy certificate; source-side changes only
-// affect new connections). Faults (latency, error rates, failed or dropped calls) and per-route call
+// affect new connections). Faults (latency, error rates, failed or dropped calls, empty or padded
+// answers, partially applied certificate updates, failed actions, a dead API) and per-route call
 // counters are there for testing clients. With a LinkOwner data plane (infra/dataplane: a real
 // redis-server per database) link status comes from real replication instead of the rules.
 //
@@ -20,6 +21,10 @@
 //   - Enum errors are 400 invalid_schema; an expired certificate is 406 certificate_expired.
 //   - encryption: true needs a server_cert; client_cert needs a matching client_key.
 //   - A replica_sources uid that does not exist on the database is 400.
+//   - A certificate update answered 409 ("not all nodes have been updated") has installed the
+//     certificate: partially applied, not rolled back (PartialCertUpdates).
+//   - A failed action leaves its change unapplied (FailNextActions).
+//   - GET /v1/bdbs renders each database as it is written, not one snapshot of all of them.
 package simulator
 
 import (
@@ -33,6 +38,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/replica-tls/replica-tls/shared/certs"
@@ -311,7 +317,7 @@ func (s *Sim) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.ServeTLS(gateListener{Listener: ln, down: &c.unreachable}, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("cluster API server stopped", "cluster", c.spec.Name, "err", err)
 			}
 		}()
@@ -344,6 +350,22 @@ func (s *Sim) Start(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// gateListener closes every connection it accepts while down is set (ClusterHandle.SetUnreachable).
+type gateListener struct {
+	net.Listener
+	down *atomic.Bool
+}
+
+func (l gateListener) Accept() (net.Conn, error) {
+	for {
+		conn, err := l.Listener.Accept()
+		if err != nil || !l.down.Load() {
+			return conn, err
+		}
+		_ = conn.Close()
+	}
 }
 
 // Close stops every listener, running action and the data plane worker. It is idempotent; concurrent

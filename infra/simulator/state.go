@@ -114,6 +114,11 @@ type cluster struct {
 	actions       map[string]*action
 	stats         Stats
 	faults        *faults
+	failActions   struct {
+		n     int
+		shape ActionFailure
+	}
+	unreachable atomic.Bool // read on every accept and request without the lock
 }
 
 // sortedDBs lists the databases by uid.
@@ -150,6 +155,7 @@ type action struct {
 	started  time.Time
 	duration time.Duration // negative: runs until CompleteActions
 	done     bool
+	failure  ActionFailure // non-empty: the action fails when it would complete
 	timer    *time.Timer
 }
 

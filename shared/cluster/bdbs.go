@@ -21,10 +21,36 @@ func (c *Client) ListDBs(ctx context.Context, fields ...string) ([]reapi.DB, err
 		return nil, fmt.Errorf("list dbs on %s: %w", c.name, err)
 	}
 	var dbs []reapi.DB
-	if err := c.do(ctx, http.MethodGet, "/v1/bdbs", q, nil, &dbs); err != nil {
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/v1/bdbs", query: q, decode: listInto(&dbs, sharedCerts())}); err != nil {
 		return nil, fmt.Errorf("list dbs on %s: %w", c.name, err)
 	}
 	return dbs, nil
+}
+
+// sharedCerts makes the databases of one list share the text of equal certificates. A fleet's trust
+// lists and replica sources repeat the same few certificates (every database that trusts a cluster's
+// syncer holds the same PEM), so a list of thousands keeps one copy of each instead of thousands.
+func sharedCerts() func(*reapi.DB) {
+	seen := map[string]string{}
+	share := func(s *string) {
+		if *s == "" {
+			return
+		}
+		if v, ok := seen[*s]; ok {
+			*s = v
+			return
+		}
+		seen[*s] = *s
+	}
+	return func(db *reapi.DB) {
+		for i := range db.AuthenticationSSLClientCerts {
+			share(&db.AuthenticationSSLClientCerts[i].ClientCert)
+		}
+		for i := range db.ReplicaSources {
+			share(&db.ReplicaSources[i].ServerCert)
+			share(&db.ReplicaSources[i].ClientCert)
+		}
+	}
 }
 
 // GetDB reads one database (GET /v1/bdbs/{uid}).
@@ -37,7 +63,7 @@ func (c *Client) GetDB(ctx context.Context, uid int, fields ...string) (reapi.DB
 		return reapi.DB{}, fmt.Errorf("get db %d on %s: %w", uid, c.name, err)
 	}
 	var db reapi.DB
-	if err := c.do(ctx, http.MethodGet, dbPath(uid), q, nil, &db); err != nil {
+	if err := c.do(ctx, call{method: http.MethodGet, path: dbPath(uid), query: q, decode: into(&db)}); err != nil {
 		return reapi.DB{}, fmt.Errorf("get db %d on %s: %w", uid, c.name, err)
 	}
 	return db, nil
@@ -59,16 +85,16 @@ func (c *Client) UpdateDB(ctx context.Context, uid int, upd reapi.DBUpdate, dryR
 		return reapi.DB{}, fmt.Errorf("%s db %d on %s: the update changes nothing", what, uid, c.name)
 	}
 	var db reapi.DB
-	if err := c.do(ctx, http.MethodPut, dbPath(uid), q, upd, &db); err != nil {
+	if err := c.do(ctx, call{method: http.MethodPut, path: dbPath(uid), query: q, body: upd, decode: into(&db), write: !dryRun}); err != nil {
 		return reapi.DB{}, fmt.Errorf("%s db %d on %s: %w", what, uid, c.name, err)
 	}
 	return db, nil
 }
 
 // WaitForDB waits until a change to database uid is applied. With an actionUID it first polls
-// that action until it is done (a failed or cancelled action is an error carrying its text; a 404
-// means it finished and was already reaped); then it polls the database until its status is no
-// longer active-change-pending and returns it. poll <= 0 means one second. The wait is bounded by
+// that action until it is done (a failed, cancelled or aborted action is an error carrying its text,
+// wherever the action puts it; a 404 means it finished and was already reaped); then it polls the
+// database until its status is no longer active-change-pending and returns it. poll <= 0 means one second. The wait is bounded by
 // ctx: when the next poll would pass its deadline, WaitForDB gives up at once.
 func (c *Client) WaitForDB(ctx context.Context, uid int, actionUID string, poll time.Duration) (reapi.DB, error) {
 	if poll <= 0 {
@@ -94,7 +120,7 @@ func (c *Client) WaitForDB(ctx context.Context, uid int, actionUID string, poll 
 				if ok {
 					break
 				}
-				return fail(fmt.Errorf("action %s %s: %s", actionUID, a.Status, c.scrub(orText(a.Error, "no error text"), maxMessageLen)))
+				return fail(fmt.Errorf("action %s %s: %s", actionUID, a.Status, c.scrub(orText(a.FailureText(), "no error text"), maxMessageLen)))
 			}
 			if err := c.pause(ctx, poll); err != nil {
 				return fail(fmt.Errorf("action %s still %q: %w", actionUID, a.Status, err))
@@ -106,7 +132,8 @@ func (c *Client) WaitForDB(ctx context.Context, uid int, actionUID string, poll 
 		if err != nil {
 			return fail(err)
 		}
-		if db.Status != reapi.DBStatusChangePending {
+		// An empty answer (uid 0) says nothing about the change: poll again.
+		if db.UID != 0 && db.Status != reapi.DBStatusChangePending {
 			return db, nil
 		}
 		if err := c.pause(ctx, poll); err != nil {

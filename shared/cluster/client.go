@@ -1,10 +1,13 @@
 // Package cluster is the Redis Enterprise REST API client: HTTPS pinned to the cluster's own API
-// certificate, basic auth, retries with capped exponential backoff inside the caller's deadline, and
-// failures reported as *reapi.Error. It never puts credentials or request bodies in errors or logs.
+// certificate, basic auth, retries with capped exponential backoff within a share of the caller's
+// deadline, response bodies decoded as they stream in under a size cap, and failures reported as
+// *reapi.Error (the API's answer) or *reapi.CallError (unreachable, timeout, partially applied,
+// response too large). It never puts credentials or request bodies in errors or logs.
 package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -40,7 +44,34 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger is optional; it gets one debug line per attempt, never credentials or bodies.
 	Logger *slog.Logger
+
+	// MaxResponseBytes caps the body of a successful response; a larger one fails with a
+	// *reapi.CallError coded response_too_large, read no further than the cap. 0 means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+	// CallShare is the largest fraction of the time left on ctx that one call and its retries may
+	// use, so that one slow cluster cannot spend a whole Lambda invocation (0 means
+	// DefaultCallShare; at most 1).
+	CallShare float64
+	// MaxCallTime caps one call and its retries whatever ctx allows, and bounds calls under a
+	// context without deadline. 0 means DefaultMaxCallTime.
+	MaxCallTime time.Duration
 }
+
+// Defaults of the resource bounds in Config.
+const (
+	// DefaultMaxResponseBytes: the largest response is GET /v1/bdbs with the reconciler's fields,
+	// about 10 KiB per database that trusts a few certificates and has a few replica sources
+	// (BenchmarkListFleetPeakHeap prints the measured size), so 16 MiB holds some 1,500 such databases,
+	// while the fleet load's 8 lists in flight at once stay within half of a 256 MB Lambda.
+	DefaultMaxResponseBytes = 16 << 20
+	// DefaultCallShare leaves the other half of the time to the rest of the fleet and to the
+	// caller's own bookkeeping (audit events) after a cluster failed.
+	DefaultCallShare = 0.5
+	// DefaultMaxCallTime is long enough to ride out a database busy with an earlier change (409s),
+	// short enough that a hung cluster costs a bounded part of a 15-minute Lambda.
+	DefaultMaxCallTime = 2 * time.Minute
+)
 
 // String leaves the password out, so a Config printed by mistake leaks nothing.
 func (c Config) String() string {
@@ -60,9 +91,15 @@ type Client struct {
 	retry    RetryPolicy
 	log      *slog.Logger
 
+	maxResponse int64
+	callShare   float64
+	maxCallTime time.Duration
+
 	// legacyCertAPI is set once the cluster answered 404/405 to PUT /v1/cluster/certificates
 	// (older than 7.22.2), so later certificate updates go straight to /v1/cluster/update_cert.
 	legacyCertAPI atomic.Bool
+
+	calls, retries, writes atomic.Int64
 
 	// Test hooks; New sets the real implementations.
 	sleep  func(ctx context.Context, d time.Duration) error
@@ -70,12 +107,11 @@ type Client struct {
 	now    func() time.Time
 }
 
-// Size limits on what we read from the server.
+// Size limits on what we read from the server (successful bodies: Config.MaxResponseBytes).
 const (
-	maxResponseBody = 64 << 20 // a DB list of thousands of databases stays well below this
-	maxErrorBody    = 64 << 10
-	maxMessageLen   = 300 // runes kept of a server error message
-	maxCodeLen      = 100
+	maxErrorBody  = 64 << 10
+	maxMessageLen = 300 // runes kept of a server error message
+	maxCodeLen    = 100
 )
 
 // New checks cfg and returns a Client. Errors never echo the URL or the password.
@@ -110,18 +146,41 @@ func New(cfg Config) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	switch {
+	case cfg.MaxResponseBytes < 0:
+		return fail("MaxResponseBytes must not be negative")
+	case cfg.CallShare < 0 || cfg.CallShare > 1:
+		return fail("CallShare must be between 0 and 1")
+	case cfg.MaxCallTime < 0:
+		return fail("MaxCallTime must not be negative")
+	}
 	return &Client{
-		name:     name,
-		base:     *base,
-		username: cfg.Username,
-		password: cfg.Password,
-		hc:       hc,
-		retry:    retry,
-		log:      logger,
-		sleep:    sleepCtx,
-		jitter:   fullJitter,
-		now:      time.Now,
+		name:        name,
+		base:        *base,
+		username:    cfg.Username,
+		password:    cfg.Password,
+		hc:          hc,
+		retry:       retry,
+		log:         logger,
+		maxResponse: cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes),
+		callShare:   cmp.Or(cfg.CallShare, DefaultCallShare),
+		maxCallTime: cmp.Or(cfg.MaxCallTime, DefaultMaxCallTime),
+		sleep:       sleepCtx,
+		jitter:      fullJitter,
+		now:         time.Now,
 	}, nil
+}
+
+// Stats are a client's counters since it was made, for metrics.
+type Stats struct {
+	Calls   int64 // API calls made, each counted once however many attempts it took (a WaitForDB poll is a call)
+	Retries int64 // attempts beyond the first of each call
+	Writes  int64 // calls that change the cluster: PUTs other than dry runs
+}
+
+// Stats reads the counters. It is safe to call while calls run.
+func (c *Client) Stats() Stats {
+	return Stats{Calls: c.calls.Load(), Retries: c.retries.Load(), Writes: c.writes.Load()}
 }
 
 // Name is the cluster's registry name (or its host when Config.Name was empty).
@@ -264,78 +323,221 @@ func (c *Client) newRequest(ctx context.Context, method, path, query string, bod
 	return req, nil
 }
 
-// do runs an API call with retries and decodes a 2xx JSON response into out (when out is not nil).
+// call is one API call: what to send, and how to read a 2xx answer.
+type call struct {
+	method, path string
+	query        string // already encoded
+	body         any    // nil: no body
+	// decode reads a 2xx body; nil discards it. It gets io.EOF for an empty body, which the API
+	// sends for some calls ("Some responses may have an empty body but indicate the response with
+	// standard HTTP codes"): that is a success with a zero value, not a decode error.
+	decode func(*json.Decoder) error
+	write  bool // the call changes the cluster (a dry run does not)
+}
+
+// into decodes one JSON value into *dst, which is zeroed first: an empty body, or a retry after a
+// body broke off, never leaves stale fields behind.
+func into[T any](dst *T) func(*json.Decoder) error {
+	return func(dec *json.Decoder) error {
+		var zero T
+		*dst = zero
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		*dst = v
+		return nil
+	}
+}
+
+// listInto decodes a JSON array element by element, so the decoder buffers one element at a time
+// instead of the whole list. each, when not nil, sees every element as it is decoded.
+func listInto[T any](dst *[]T, each func(*T)) func(*json.Decoder) error {
+	return func(dec *json.Decoder) error {
+		*dst = nil
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil { // null
+			return nil
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return fmt.Errorf("want a JSON array, got %v", tok)
+		}
+		out := []T{}
+		for dec.More() {
+			var v T
+			if err := dec.Decode(&v); err != nil {
+				return midList(err)
+			}
+			if each != nil {
+				each(&v)
+			}
+			out = append(out, v)
+		}
+		if _, err := dec.Token(); err != nil { // the closing ]
+			return midList(err)
+		}
+		*dst = out
+		return nil
+	}
+}
+
+// midList turns the decoder's io.EOF at an element boundary ("[{...},") into the truncation it is:
+// io.EOF alone means an empty body.
+func midList(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// do runs an API call with retries within its time budget (see budget) and decodes a 2xx answer.
 //
 // PUTs are retried like GETs, including after a timeout or a reset that may have happened once the
 // server had the request: every PUT this client sends carries full desired values (a whole trust
 // list, a whole replica_sources list, a certificate and its key), so applying it twice leaves the
 // same state as applying it once. A 409 means the cluster refused it and is always safe to repeat.
-func (c *Client) do(ctx context.Context, method, path, query string, body, out any) error {
+//
+// Failures it classifies itself are *reapi.CallError: unreachable when the last attempts could not
+// connect at all, timeout when the budget ran out otherwise.
+func (c *Client) do(ctx context.Context, cl call) error {
 	var payload []byte
-	if body != nil {
+	if cl.body != nil {
 		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return fmt.Errorf("%s %s: encode request body: %w", method, path, err)
+		if payload, err = json.Marshal(cl.body); err != nil {
+			return fmt.Errorf("%s %s: encode request body: %w", cl.method, cl.path, err)
 		}
+	}
+	c.calls.Add(1)
+	if cl.write {
+		c.writes.Add(1)
 	}
 	maxAttempts := c.retry.MaxAttempts
 	if _, ok := ctx.Deadline(); !ok && maxAttempts == 0 {
 		maxAttempts = attemptsWithoutDeadline
 	}
+	maxConnectFails := cmp.Or(c.retry.ConnectAttempts, defaultConnectAttempts)
+	callCtx, cancel, budget := c.budget(ctx)
+	defer cancel()
+	classified := func(code string, err error) error {
+		return &reapi.CallError{Code: code, Cluster: c.name, Method: cl.method, Path: cl.path, Err: err}
+	}
 	var lastAPIErr *reapi.Error
+	connectFails := 0 // attempts in a row that got no connection
 	for attempt := 1; ; attempt++ {
-		retry, err := c.attempt(ctx, method, path, query, payload, out, attempt)
-		if err == nil {
+		if attempt > 1 {
+			c.retries.Add(1)
+		}
+		res := c.attempt(callCtx, cl, payload, attempt)
+		if res.err == nil {
 			return nil
 		}
+		err := res.err
 		var apiErr *reapi.Error
 		isAPIErr := errors.As(err, &apiErr)
-		if ctx.Err() != nil || !retry {
-			if lastAPIErr != nil && !isAPIErr {
-				// Keep the reason we were retrying visible (and reachable with errors.As).
-				return fmt.Errorf("%w (after %d attempts; previous: %w)", err, attempt, lastAPIErr)
-			}
-			return err
+		if lastAPIErr != nil && !isAPIErr {
+			// Keep the reason we were retrying visible (and reachable with errors.As).
+			err = fmt.Errorf("%w (after %d attempts; previous: %w)", err, attempt, lastAPIErr)
 		}
 		if isAPIErr {
 			lastAPIErr = apiErr
 		}
-		if maxAttempts > 0 && attempt >= maxAttempts {
-			return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
+		if res.noConn {
+			connectFails++
+		} else {
+			connectFails = 0
+		}
+		// The code of a call that gives up: unreachable when the last attempt found no one to talk
+		// to, timeout when time ran out on a cluster that does answer.
+		timeUp := func(err error) error {
+			if res.noConn {
+				return classified(reapi.CodeUnreachable, err)
+			}
+			return classified(reapi.CodeTimeout, err)
+		}
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
+			return err
+		case ctx.Err() != nil:
+			return timeUp(err)
+		case callCtx.Err() != nil:
+			return timeUp(fmt.Errorf("the call's time budget of %s is spent (%w): %w", budget.Round(time.Millisecond), context.DeadlineExceeded, err))
+		case !res.retry:
+			if res.noConn && res.unreachable {
+				return classified(reapi.CodeUnreachable, err)
+			}
+			return err
+		case maxAttempts > 0 && attempt >= maxAttempts:
+			err = fmt.Errorf("giving up after %d attempts: %w", attempt, err)
+			if res.noConn {
+				return classified(reapi.CodeUnreachable, err)
+			}
+			return err
+		case connectFails >= maxConnectFails:
+			return classified(reapi.CodeUnreachable, fmt.Errorf("giving up after %d attempts in a row found no connection: %w", connectFails, err))
 		}
 		wait := c.jitter(c.retry.backoff(attempt))
-		if deadline, ok := ctx.Deadline(); ok && !c.now().Add(wait).Before(deadline) {
-			return fmt.Errorf("giving up after %d attempts: retrying in %s would pass the context deadline (%w): %w",
-				attempt, wait.Round(time.Millisecond), context.DeadlineExceeded, err)
+		if deadline, ok := callCtx.Deadline(); ok && !c.now().Add(wait).Before(deadline) {
+			return timeUp(fmt.Errorf("giving up after %d attempts: retrying in %s would pass the call's deadline, %s from its start (%w): %w",
+				attempt, wait.Round(time.Millisecond), budget.Round(time.Millisecond), context.DeadlineExceeded, err))
 		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "cluster api retry",
-			slog.String("cluster", c.name), slog.String("method", method), slog.String("path", path),
+			slog.String("cluster", c.name), slog.String("method", cl.method), slog.String("path", cl.path),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait))
-		if serr := c.sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("giving up after %d attempts: %w: %w", attempt, serr, err)
+		if serr := c.sleep(callCtx, wait); serr != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("giving up after %d attempts: %w: %w", attempt, serr, err)
+			}
+			return timeUp(fmt.Errorf("giving up after %d attempts: %w: %w", attempt, serr, err))
 		}
 	}
 }
 
-// attempt makes one request and reports whether its failure is worth retrying.
-func (c *Client) attempt(ctx context.Context, method, path, query string, payload []byte, out any, n int) (retry bool, err error) {
-	req, err := c.newRequest(ctx, method, path, query, payload)
+// budget derives the context of one call and its retries: at most callShare of the time left on
+// ctx, and at most maxCallTime.
+func (c *Client) budget(ctx context.Context) (context.Context, context.CancelFunc, time.Duration) {
+	now := c.now()
+	limit := c.maxCallTime
+	if deadline, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Duration(float64(deadline.Sub(now))*c.callShare))
+	}
+	callCtx, cancel := context.WithDeadline(ctx, now.Add(limit))
+	return callCtx, cancel, limit
+}
+
+// result is the outcome of one attempt.
+type result struct {
+	err         error
+	retry       bool // worth another attempt
+	noConn      bool // no connection was made: the request never reached the server
+	unreachable bool // with noConn: the failure says the API cannot be reached (a refused or dead peer, no such host)
+}
+
+// attempt makes one request.
+func (c *Client) attempt(ctx context.Context, cl call, payload []byte, n int) (res result) {
+	var connected atomic.Bool // set once a (TLS) connection to the server is ready
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	})
+	req, err := c.newRequest(ctx, cl.method, cl.path, cl.query, payload)
 	if err != nil {
-		return false, err
+		return result{err: err}
 	}
 	start := time.Now()
 	status := 0
 	defer func() {
 		attrs := []slog.Attr{
-			slog.String("cluster", c.name), slog.String("method", method), slog.String("path", path),
+			slog.String("cluster", c.name), slog.String("method", cl.method), slog.String("path", cl.path),
 			slog.Int("status", status), slog.Int("attempt", n), slog.Duration("duration", time.Since(start)),
 		}
 		var apiErr *reapi.Error
 		switch {
-		case errors.As(err, &apiErr):
+		case errors.As(res.err, &apiErr):
 			attrs = append(attrs, slog.String("error_code", apiErr.Code))
-		case err != nil:
-			attrs = append(attrs, slog.String("error", err.Error()))
+		case res.err != nil:
+			attrs = append(attrs, slog.String("error", res.err.Error()))
 		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "cluster api call", attrs...)
 	}()
@@ -347,7 +549,12 @@ func (c *Client) attempt(ctx context.Context, method, path, query string, payloa
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return transient(err), fmt.Errorf("%s %s: %w", method, path, err)
+		var dnsErr *net.DNSError
+		retry := transient(err)
+		return result{
+			err: fmt.Errorf("%s %s: %w", cl.method, cl.path, err), retry: retry,
+			noConn: !connected.Load(), unreachable: retry || errors.As(err, &dnsErr),
+		}
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) // lets the connection be reused
@@ -355,22 +562,81 @@ func (c *Client) attempt(ctx context.Context, method, path, query string, payloa
 	}()
 	status = resp.StatusCode
 	if status < 200 || status > 299 {
-		apiErr := c.apiError(method, path, resp)
-		return apiErr.Retryable(), apiErr
+		apiErr := c.apiError(cl.method, cl.path, resp)
+		return result{err: apiErr, retry: apiErr.Retryable()}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return transient(err), fmt.Errorf("%s %s: read response: %w", method, path, err)
+	if cl.decode == nil {
+		return result{}
 	}
-	if len(data) > maxResponseBody {
-		return false, fmt.Errorf("%s %s: response larger than %d bytes", method, path, maxResponseBody)
+	tooLarge := func() result {
+		return result{err: &reapi.CallError{Code: reapi.CodeResponseTooLarge, Cluster: c.name, Method: cl.method, Path: cl.path,
+			Limit: c.maxResponse, Err: fmt.Errorf("%s %s on %s: the response body exceeds the cap of %d bytes (MaxResponseBytes)",
+				cl.method, cl.path, c.name, c.maxResponse)}}
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return false, fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	if resp.ContentLength > c.maxResponse {
+		return tooLarge()
+	}
+	body := &cappedReader{r: resp.Body, left: c.maxResponse}
+	dec := json.NewDecoder(body)
+	err = cl.decode(dec)
+	if err == nil {
+		// Nothing but white space may follow the value; reading on also enforces the cap on padding.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = cmp.Or(terr, errors.New("trailing data after the JSON value"))
 		}
+	} else if err == io.EOF && !body.exceeded && body.err == nil {
+		return result{} // an empty body: the zero value the decoder left
 	}
-	return false, nil
+	switch {
+	case err == nil:
+		return result{}
+	case body.exceeded:
+		return tooLarge()
+	case body.err != nil:
+		return result{err: fmt.Errorf("%s %s: read response: %w", cl.method, cl.path, body.err), retry: transient(body.err)}
+	default:
+		return result{err: fmt.Errorf("%s %s: decode response: %w", cl.method, cl.path, err)}
+	}
+}
+
+// cappedReader reads at most left bytes; a byte beyond them sets exceeded and fails the read. It
+// remembers the first transport error, so a broken connection is told apart from bad JSON.
+type cappedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+	err      error
+}
+
+var errCapExceeded = errors.New("response body larger than the cap")
+
+func (r *cappedReader) Read(p []byte) (int, error) {
+	if r.exceeded {
+		return 0, errCapExceeded
+	}
+	if r.left <= 0 {
+		var one [1]byte
+		n, err := r.r.Read(one[:])
+		if n > 0 {
+			r.exceeded = true
+			return 0, errCapExceeded
+		}
+		r.note(err)
+		return 0, err
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.r.Read(p)
+	r.left -= int64(n)
+	r.note(err)
+	return n, err
+}
+
+func (r *cappedReader) note(err error) {
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
 }
 
 // apiError turns a non-2xx response into *reapi.Error. The body is expected to be

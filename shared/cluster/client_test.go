@@ -511,7 +511,8 @@ func TestNoDeadlineStillStops(t *testing.T) {
 func TestDeadline(t *testing.T) {
 	t.Run("simulated clock: stops before the sleep that would cross the deadline", func(t *testing.T) {
 		s := startServer(t, always(409, `{"error_code":"busy"}`))
-		c, h := newClient(t, s)
+		// The whole time left is the call's (TestCallBudget covers smaller shares).
+		c, h := newClient(t, s, func(c *Config) { c.CallShare = 1 })
 		base := time.Now()
 		c.now = func() time.Time {
 			var slept time.Duration

@@ -23,6 +23,10 @@ type RetryPolicy struct {
 	// MaxAttempts counts the first try; 0 means until the context deadline. A context without a
 	// deadline then gets attemptsWithoutDeadline attempts, so a forgotten deadline cannot spin forever.
 	MaxAttempts int
+	// ConnectAttempts is how many attempts in a row may fail to connect at all (refused, reset or
+	// dead TLS handshake) before the call reports the cluster unreachable; 0 means 3. A cluster that
+	// is down then fails in about a second instead of using the call's whole time budget.
+	ConnectAttempts int
 }
 
 // Defaults.
@@ -31,12 +35,14 @@ const (
 	defaultMax              = 5 * time.Second
 	defaultMultiplier       = 2.0
 	attemptsWithoutDeadline = 10
+	defaultConnectAttempts  = 3
 )
 
-// withDefaults fills zero fields and rejects nonsense values.
+// withDefaults fills zero fields and rejects nonsense values. ConnectAttempts keeps its zero: the
+// call resolves it.
 func (p RetryPolicy) withDefaults() (RetryPolicy, error) {
-	if p.Initial < 0 || p.Max < 0 || p.MaxAttempts < 0 {
-		return p, errors.New("retry policy: durations and MaxAttempts must not be negative")
+	if p.Initial < 0 || p.Max < 0 || p.MaxAttempts < 0 || p.ConnectAttempts < 0 {
+		return p, errors.New("retry policy: durations, MaxAttempts and ConnectAttempts must not be negative")
 	}
 	if p.Multiplier != 0 && p.Multiplier < 1 {
 		return p, errors.New("retry policy: Multiplier must be at least 1")

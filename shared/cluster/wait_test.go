@@ -121,6 +121,57 @@ func TestWaitForDB(t *testing.T) {
 			wantErr:   "wait for db 7 on cluster-a: action act-1 failed: shard migration failed",
 		},
 		{
+			name:      "task failure: error_code and error_message",
+			actionUID: "act-1",
+			answers: map[string][]answer{
+				a: {{200, `{"action_uid":"act-1","status":"failed","error_code":"insufficient_resources","error_message":"not enough memory on the nodes"}`}},
+			},
+			wantPaths: []string{a},
+			wantErr:   "action act-1 failed: insufficient_resources: not enough memory on the nodes",
+		},
+		{
+			name:      "task failure: error_code alone",
+			actionUID: "act-1",
+			answers:   map[string][]answer{a: {{200, `{"action_uid":"act-1","status":"failed","error_code":"internal_error"}`}}},
+			wantPaths: []string{a},
+			wantErr:   "action act-1 failed: internal_error",
+		},
+		{
+			name:      "v2 failure: additional_info.error",
+			actionUID: "act-1",
+			answers: map[string][]answer{
+				a: {{200, `{"action_uid":"act-1","status":"failed","additional_info":{"error":"bdb 7 is locked","object_type":"bdb","object_uid":"7"}}`}},
+			},
+			wantPaths: []string{a},
+			wantErr:   "action act-1 failed: bdb 7 is locked",
+		},
+		{
+			name:      "every shape at once, duplicates once",
+			actionUID: "act-1",
+			answers: map[string][]answer{
+				a: {{200, `{"action_uid":"act-1","status":"failed","error":"x","error_code":"c","error_message":"m","additional_info":{"error":"x"}}`}},
+			},
+			wantPaths: []string{a},
+			wantErr:   "action act-1 failed: x; c: m",
+		},
+		{
+			name:      "action aborted",
+			actionUID: "act-1",
+			answers:   map[string][]answer{a: {{200, `{"action_uid":"act-1","status":"aborted","error_message":"node went down"}`}}},
+			wantPaths: []string{a},
+			wantErr:   "action act-1 aborted: node went down",
+		},
+		{
+			name:      "empty action and db answers are polled again",
+			actionUID: "act-1",
+			answers: map[string][]answer{
+				a:  {{200, ``}, action("completed")},
+				db: {{200, ``}, dbStatus(reapi.DBStatusActive)},
+			},
+			wantPaths:  []string{a, a, db, db},
+			wantStatus: reapi.DBStatusActive,
+		},
+		{
 			name:      "action cancelled",
 			actionUID: "act-1",
 			answers:   map[string][]answer{a: {action("cancelled")}},

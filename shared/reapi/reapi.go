@@ -5,7 +5,10 @@ package reapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // TLSMode is a database's tls_mode.
@@ -140,15 +143,22 @@ func (r *ReplicaSource) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
+	// A fresh map sized for the unknown keys alone: the decoded one keeps room for every key, and a
+	// fleet's list holds thousands of entries.
+	unknown := 0
 	for k := range all {
-		if replicaSourceKnown[k] {
-			delete(all, k)
+		if !replicaSourceKnown[k] {
+			unknown++
 		}
 	}
-	if len(all) == 0 {
-		all = nil
+	if unknown > 0 {
+		p.Extra = make(map[string]json.RawMessage, unknown)
+		for k, v := range all {
+			if !replicaSourceKnown[k] {
+				p.Extra[k] = v
+			}
+		}
 	}
-	p.Extra = all
 	*r = ReplicaSource(p)
 	return nil
 }
@@ -205,12 +215,24 @@ type CertUpdate struct {
 func (c CertUpdate) String() string { return fmt.Sprintf("CertUpdate{name=%s}", c.Name) }
 
 // Action is an asynchronous cluster action (GET /v1/actions/{uid}).
+//
+// A failed action tells why in one of three places, depending on its kind and version: error (state
+// machines), error_code and error_message (tasks) or additional_info.error (v2 actions). FailureText
+// reads them all.
 type Action struct {
-	ActionUID string `json:"action_uid"`
-	Name      string `json:"name,omitempty"`
-	Status    string `json:"status"`
-	Progress  any    `json:"progress,omitempty"` // number or string across versions
-	Error     string `json:"error,omitempty"`
+	ActionUID      string     `json:"action_uid"`
+	Name           string     `json:"name,omitempty"`
+	Status         string     `json:"status"`
+	Progress       any        `json:"progress,omitempty"` // number or string across versions
+	Error          string     `json:"error,omitempty"`
+	ErrorCode      string     `json:"error_code,omitempty"`
+	ErrorMessage   string     `json:"error_message,omitempty"`
+	AdditionalInfo ActionInfo `json:"additional_info,omitzero"`
+}
+
+// ActionInfo is the part of an action's additional_info that replica-tls reads.
+type ActionInfo struct {
+	Error string `json:"error,omitempty"`
 }
 
 // Done reports whether the action reached a final state, and whether that state was success.
@@ -219,11 +241,29 @@ func (a Action) Done() (done, ok bool) {
 	switch a.Status {
 	case "completed":
 		return true, true
-	case "failed", "cancelled":
+	case "failed", "cancelled", "aborted":
 		return true, false
 	default:
 		return false, false
 	}
+}
+
+// FailureText is what the action says about its failure, from every field that may carry it, or ""
+// when none does. The text comes from the server: scrub it before it reaches a log or an event.
+func (a Action) FailureText() string {
+	coded := a.ErrorMessage
+	if a.ErrorCode != "" && coded != "" {
+		coded = a.ErrorCode + ": " + coded
+	} else if a.ErrorCode != "" {
+		coded = a.ErrorCode
+	}
+	var parts []string
+	for _, p := range []string{a.Error, coded, a.AdditionalInfo.Error} {
+		if p != "" && !slices.Contains(parts, p) {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Error is a failed API call: HTTP status, the body's error_code and its message (or description).
@@ -251,4 +291,82 @@ func (e *Error) Error() string {
 // 409 (busy with another change) and 5xx. Validation and auth failures are final.
 func (e *Error) Retryable() bool {
 	return e.StatusCode == 409 || e.StatusCode >= 500
+}
+
+// Codes of failures the client names itself: no API error_code describes them.
+const (
+	// CodeUnreachable: no connection to the cluster's API could be made (refused, no such host,
+	// the peer hung up or never finished the TLS handshake).
+	CodeUnreachable = "unreachable"
+	// CodeTimeout: the call's time budget ran out, waiting for an answer or between retries.
+	CodeTimeout = "timeout"
+	// CodePartiallyApplied: a certificate update answered 409 ("not all nodes have been updated")
+	// until the client gave up: some nodes may present the new certificate, others the old one.
+	CodePartiallyApplied = "partially_applied"
+	// CodeResponseTooLarge: a response body passed the client's size cap.
+	CodeResponseTooLarge = "response_too_large"
+)
+
+// Sentinels for errors.Is: a *CallError matches the one with its Code.
+var (
+	ErrUnreachable      = &CallError{Code: CodeUnreachable}
+	ErrTimeout          = &CallError{Code: CodeTimeout}
+	ErrPartiallyApplied = &CallError{Code: CodePartiallyApplied}
+	ErrResponseTooLarge = &CallError{Code: CodeResponseTooLarge}
+)
+
+// CallError is a failed call the client classified itself, beyond (or without) an API error response.
+// Err is the cause, which may wrap the last *Error the cluster answered and context.DeadlineExceeded.
+// It never carries request bodies or credentials.
+type CallError struct {
+	Code    string // one of the Code* constants above
+	Cluster string // the cluster's registry name
+	Method  string
+	Path    string // without query string
+	Limit   int64  // CodeResponseTooLarge: the cap in bytes
+	Err     error
+}
+
+func (e *CallError) Error() string {
+	var what string
+	switch e.Code {
+	case CodeUnreachable:
+		what = "cluster unreachable"
+	case CodeTimeout:
+		what = "call timed out"
+	case CodePartiallyApplied:
+		what = "partially applied (not all nodes have been updated)"
+	case CodeResponseTooLarge:
+		what = "response too large"
+	default:
+		what = e.Code
+	}
+	if e.Err == nil {
+		return what
+	}
+	return what + ": " + e.Err.Error()
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Is matches any *CallError with the same Code, so errors.Is(err, ErrTimeout) works.
+func (e *CallError) Is(target error) bool {
+	t, ok := target.(*CallError)
+	return ok && t.Code == e.Code
+}
+
+// ErrorCode names a failure for metrics and audit events: a *CallError's Code, else the API's
+// error_code, else "http_<status>"; "" when err holds neither.
+func ErrorCode(err error) string {
+	var callErr *CallError
+	var apiErr *Error
+	switch {
+	case errors.As(err, &callErr):
+		return callErr.Code
+	case errors.As(err, &apiErr) && apiErr.Code != "":
+		return apiErr.Code
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("http_%d", apiErr.StatusCode)
+	}
+	return ""
 }
