@@ -61,11 +61,24 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 		return resp, lambdaapp.RejectEvent(ctx, rec, start, err)
 	}
 	fleet, err := h.app.LoadFleet(ctx)
+	if err == nil {
+		// The registry listing may predate this registration (it is cached briefly).
+		err = fleet.Extend(ctx, h.app.Registry, []string{ev.Cluster})
+	}
 	if err != nil {
 		return resp, err
 	}
 	if ferr, ok := fleet.Errors[ev.Cluster]; ok {
+		if lambdaapp.IsRejection(ferr) {
+			// It reports a name its registration does not allow (identity_mismatch).
+			return resp, lambdaapp.RejectEvent(ctx, rec, start, ferr)
+		}
 		return resp, fmt.Errorf("read newly registered cluster %s: %w", ev.Cluster, ferr)
+	}
+	// Pin the FQDN it reported: from now on it must keep reporting it, and links resolve to it
+	// through that name only.
+	if err := h.app.PinCluster(ctx, rec, ev.Cluster, fleet.Clusters[ev.Cluster].FQDN, ev.DryRun); err != nil {
+		return resp, err
 	}
 	for name, ferr := range fleet.Errors {
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf("cluster %s could not be read: %v", name, ferr))

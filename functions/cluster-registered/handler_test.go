@@ -196,3 +196,56 @@ func TestStoredPolicyWinsOverDefaults(t *testing.T) {
 	}
 	testkit.AuditEvents(t, st, 2*time.Second)
 }
+
+// TestRegistrationPinsIdentityAndRefusesImpostors: registration pins the FQDN a cluster reports; a
+// second registered cluster that reports the same name (its API secret points at east) is refused,
+// audited as rejected, pinned to nothing, and changes nothing.
+func TestRegistrationPinsIdentityAndRefusesImpostors(t *testing.T) {
+	st, h, logs := setup(t)
+	ctx := context.Background()
+	if _, err := call(t, h, registered("east", false)); err != nil {
+		t.Fatalf("register east: %v", err)
+	}
+	if pin, err := st.Store.PinnedFQDN(ctx, "east"); err != nil || pin != "east.redis.local" {
+		t.Fatalf("east pinned to %q (%v), want east.redis.local", pin, err)
+	}
+	evs := testkit.AuditEvents(t, st, 2*time.Second)
+	if !testkit.Has(evs, lambdaapp.StepPin, audit.Started) || !testkit.Has(evs, lambdaapp.StepPin, audit.Succeeded) {
+		t.Errorf("pinning not audited started then succeeded: %v", testkit.Outcomes(evs))
+	}
+
+	east := st.Sim.Clusters()[0]
+	if err := st.Store.PutClusterAPI(ctx, secretstore.ClusterAPI{Name: "imp", URL: east.URL, Username: east.AdminUser, Password: east.AdminPassword, CACert: east.APICertPEM}); err != nil {
+		t.Fatal(err)
+	}
+	before := testkit.Writes(st, "east") + testkit.Writes(st, "west")
+	_, err := call(t, h, registered("imp", false))
+	if err == nil || !lambdaapp.IsRejection(err) {
+		t.Fatalf("registering a cluster that reports east's name: %v, want a rejection", err)
+	}
+	evs = testkit.AuditEvents(t, st, 2*time.Second)
+	var code string
+	for _, e := range evs {
+		if e.Event.Outcome == audit.Rejected && e.Event.Error != nil {
+			code = e.Event.Error.Code
+		}
+	}
+	if code != "identity_mismatch" {
+		t.Errorf("rejection code %q, want identity_mismatch (%v)", code, testkit.Outcomes(evs))
+	}
+	if pin, err := st.Store.PinnedFQDN(ctx, "imp"); err != nil || pin != "" {
+		t.Errorf("the impostor got pinned to %q (%v)", pin, err)
+	}
+	if w := testkit.Writes(st, "east") + testkit.Writes(st, "west"); w != before {
+		t.Errorf("a refused registration made %d cluster writes", w-before)
+	}
+
+	// A pinned cluster that reports another name is refused too: its links do not resolve to it.
+	if err := st.Store.PinFQDN(ctx, "east", "elsewhere.redis.local"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.app.Registry.CheckIdentity(ctx, "east", "east.redis.local"); !lambdaapp.IsRejection(err) {
+		t.Errorf("east pinned elsewhere but reporting east.redis.local: %v, want a rejection", err)
+	}
+	testkit.NoLeaks(t, st, "logs", logs.String())
+}

@@ -71,8 +71,13 @@ func TestConcurrentReplicaCreatedLosesNothing(t *testing.T) {
 	s, logs := sessionWith(t, testkit.Options{Topology: ptr(fanInTopology(dests, rounds)),
 		Sim: simulator.Options{ReconnectOnRead: true}})
 	st := s.Stack
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	// Registered and pinned, as the cluster-registered function leaves them: each run then reads
+	// only its destination's cluster and the source.
+	if err := st.Pin(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	syncers := map[string]string{} // destination cluster -> syncer fingerprint
 	for d := 1; d <= dests; d++ {

@@ -14,7 +14,9 @@ var allowedActions = map[string]map[string]grant{
 		"secretsmanager:CreateSecret":   fromCode("record a certificate a cluster presents (inventory) or the policy an event stated (RememberPolicies): the secret's first version"),
 		"secretsmanager:PutSecretValue": fromCode("the same, as a new version of an existing secret"),
 	}),
-	"ClusterRegisteredFunction": merge(readsRegistry, publishes, holdsLeases, deadLetters, writesSecrets, map[string]grant{
+	"ClusterRegisteredFunction": merge(map[string]grant{
+		"secretsmanager:TagResource": fromCode("pin the FQDN a newly registered cluster reports (secretstore.PinFQDN)"),
+	}, readsRegistry, publishes, holdsLeases, deadLetters, writesSecrets, map[string]grant{
 		"secretsmanager:CreateSecret":   fromCode("record the certificates a newly registered cluster presents (inventory): the secret's first version"),
 		"secretsmanager:PutSecretValue": fromCode("the same, as a new version of an existing secret"),
 	}),

@@ -126,7 +126,7 @@ func TestTheUsageCheckSeesUnusedActions(t *testing.T) {
 		"secretsmanager:GetSecretValue": true,
 		"secretsmanager:ListSecrets":    true, // through its paginator
 		"events:PutEvents":              true,
-		"secretsmanager:TagResource":    false, // removed: no code tags a secret
+		"secretsmanager:RotateSecret":   false, // no code starts a rotation
 		"secretsmanager:DeleteSecret":   false,
 		"dynamodb:Scan":                 false,
 	} {

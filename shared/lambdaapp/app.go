@@ -51,7 +51,7 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 		Logger:   logger,
 		Store:    store,
 		Sink:     sink,
-		Registry: NewRegistry(store, logger),
+		Registry: NewRegistry(store, logger, ClientLimits{MaxResponseBytes: cfg.MaxResponseBytes}),
 		Leases: lease.New(dynamodb.NewFromConfig(awsCfg), cfg.LeaseTable, lease.Options{
 			// A held lease usually covers one database write of well under a second: waiters poll
 			// every 50 ms or so, backing off to 400 ms. An abandoned lease frees within its TTL.

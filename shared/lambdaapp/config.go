@@ -25,6 +25,7 @@ const (
 	EnvTrustGrace   = "TRUST_GRACE_DAYS" // days a superseded syncer certificate stays trusted; 0 = forever
 	EnvLeaseTable   = "LEASE_TABLE_NAME" // the DynamoDB table of leases every write is made under
 	EnvLeaseWait    = "LEASE_WAIT"       // how long a run waits for a lease before answering busy
+	EnvMaxResponse  = "CLUSTER_MAX_RESPONSE_BYTES"
 )
 
 // DefaultLeaseWait is how long a run waits for a lease by default: long enough for a handful of
@@ -48,6 +49,8 @@ type Config struct {
 	// LeaseTable is required: no lease, no write (docs/architecture.md, "Concurrency").
 	LeaseTable string
 	LeaseWait  time.Duration
+	// MaxResponseBytes caps one cluster API response; 0: the client's default (16 MiB).
+	MaxResponseBytes int64
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in production), applying defaults and
@@ -71,6 +74,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a positive Go duration such as 90s", EnvLeaseWait, v)
 		}
 		c.LeaseWait = d
+	}
+	if v := getenv(EnvMaxResponse); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 64<<10 {
+			return Config{}, fmt.Errorf("%s=%q: want a number of bytes of at least 65536", EnvMaxResponse, v)
+		}
+		c.MaxResponseBytes = n
 	}
 	if c.SecretPrefix == "" {
 		c.SecretPrefix = "replica-tls/"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/cluster"
 	"github.com/replica-tls/replica-tls/shared/reapi"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
@@ -94,4 +95,43 @@ func clip(s string) string {
 		return s[:253] + "..."
 	}
 	return s
+}
+
+// StepPin is the audit step that pins a newly registered cluster's FQDN.
+const StepPin = "pin-identity"
+
+// PinCluster pins a registered cluster to the FQDN it reported, when it is not pinned yet: audited
+// started first (nothing is written unless that was accepted), then the tag. CheckIdentity has
+// already refused an FQDN another cluster holds.
+func (a *App) PinCluster(ctx context.Context, rec *audit.Recorder, name, fqdn string, dryRun bool) error {
+	pin, err := a.Store.PinnedFQDN(ctx, name)
+	if err != nil {
+		return fmt.Errorf("read the pinned FQDN of %s: %w", name, err)
+	}
+	start := a.Now()
+	e := audit.Event{Step: StepPin, Cluster: name, Details: map[string]any{"fqdn": normHost(fqdn)}}
+	if pin != "" {
+		e.Outcome = audit.Skipped
+		return rec.Record(ctx, e)
+	}
+	if dryRun {
+		e.Outcome, e.Changes = audit.Planned, []string{"pin cluster " + name + " to " + normHost(fqdn)}
+		return rec.Record(ctx, e)
+	}
+	e.Outcome, e.Changes = audit.Started, []string{"pin cluster " + name + " to " + normHost(fqdn)}
+	if err := rec.Record(ctx, e); err != nil {
+		return fmt.Errorf("audit pinning %s (nothing written): %w", name, err)
+	}
+	err = a.Store.PinFQDN(ctx, name, fqdn)
+	e.Outcome, e.DurationMs = audit.Succeeded, a.Now().Sub(start).Milliseconds()
+	if err != nil {
+		e.Outcome, e.Error = audit.Failed, &audit.ErrorInfo{Code: "pin_failed", Message: audit.Redact(err.Error())}
+	}
+	if aerr := rec.Record(ctx, e); aerr != nil && err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return fmt.Errorf("pin cluster %s to %s: %w", name, normHost(fqdn), err)
+	}
+	return nil
 }

@@ -23,8 +23,12 @@ func IsRejection(err error) bool {
 // Lambda (so the event reaches the failure destination and is not lost).
 func RejectEvent(ctx context.Context, rec *audit.Recorder, start time.Time, err error) error {
 	code := "invalid_event"
-	if errors.Is(err, reconcile.ErrUnknownCluster) {
+	var rej *reconcile.RejectError
+	switch {
+	case errors.Is(err, reconcile.ErrUnknownCluster):
 		code = reconcile.CodeUnknownCluster
+	case errors.As(err, &rej):
+		code = rej.Code
 	}
 	e := audit.Event{
 		Step:       "decode-event",

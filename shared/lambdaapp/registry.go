@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/replica-tls/replica-tls/shared/cluster"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
@@ -15,11 +16,19 @@ import (
 // Registry gives the reconciler its clusters and certificates from the Secrets Manager store.
 // It implements reconcile.Registry and reconcile.CertSource.
 type Registry struct {
-	store  *secretstore.Store
-	logger *slog.Logger
+	store   *secretstore.Store
+	logger  *slog.Logger
+	clients ClientLimits
 
-	mu      sync.Mutex
-	clients map[string]cachedClient // by cluster name; rebuilt when the API secret changes
+	mu     sync.Mutex
+	cached map[string]cachedClient // by cluster name; rebuilt when the API secret changes
+}
+
+// ClientLimits bound what one cluster may cost a run (zero fields: the client's defaults).
+type ClientLimits struct {
+	MaxResponseBytes int64         // a larger response is refused, naming the cluster and route
+	CallShare        float64       // a call and its retries get at most this share of the time left
+	MaxCallTime      time.Duration // and never more than this
 }
 
 type cachedClient struct {
@@ -28,11 +37,11 @@ type cachedClient struct {
 }
 
 // NewRegistry returns a Registry over store.
-func NewRegistry(store *secretstore.Store, logger *slog.Logger) *Registry {
+func NewRegistry(store *secretstore.Store, logger *slog.Logger, limits ClientLimits) *Registry {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{store: store, logger: logger, clients: map[string]cachedClient{}}
+	return &Registry{store: store, logger: logger, clients: limits, cached: map[string]cachedClient{}}
 }
 
 var (
@@ -83,17 +92,18 @@ func (r *Registry) client(ctx context.Context, name string) (*cluster.Client, er
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.clients[name]; ok && c.api == api {
+	if c, ok := r.cached[name]; ok && c.api == api {
 		return c.client, nil
 	}
 	c, err := cluster.New(cluster.Config{
 		Name: name, URL: api.URL, Username: api.Username, Password: api.Password, CACert: api.CACert,
-		Logger: r.logger,
+		Logger: r.logger, MaxResponseBytes: r.clients.MaxResponseBytes,
+		CallShare: r.clients.CallShare, MaxCallTime: r.clients.MaxCallTime,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", name, err)
 	}
-	r.clients[name] = cachedClient{api: api, client: c}
+	r.cached[name] = cachedClient{api: api, client: c}
 	return c, nil
 }
 

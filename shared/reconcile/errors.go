@@ -82,6 +82,10 @@ func errorCode(err error) string {
 		return rej.Code
 	case errors.As(err, &own):
 		return own.ErrorCode()
+	case reapi.ErrorCode(err) != "":
+		// The client's own classes (unreachable, timeout, partially_applied, response_too_large)
+		// before the API's error_code they may wrap.
+		return reapi.ErrorCode(err)
 	case errors.As(err, &api):
 		if api.Code != "" {
 			return api.Code

@@ -380,6 +380,8 @@ func codeOf(err error) string {
 		return rej.Code
 	case reconcile.IsBusy(err):
 		return "busy"
+	case reapi.ErrorCode(err) != "":
+		return reapi.ErrorCode(err)
 	case errors.As(err, &api) && api.Code != "":
 		return api.Code
 	case errors.As(err, &api):

@@ -12,7 +12,6 @@ const (
 	opVersion                     // value by version id; arg = version id
 	opVersions                    // staged versions of a secret
 	opClusters                    // cluster names; secret = ""
-	opPin                         // a cluster's pinned FQDN; secret = its API secret
 )
 
 type cacheKey struct {

@@ -32,7 +32,8 @@ func (s *Store) PinnedFQDN(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	secret := s.APISecretName(name)
-	tag, err := cached(s, cacheKey{secret: secret, op: opPin}, func() (string, error) {
+	// Read fresh every time: a decision about who a cluster is must not rest on a cached answer.
+	tag, err := func() (string, error) {
 		out, err := s.api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secret)})
 		if err != nil {
 			if isNotFound(err) {
@@ -46,7 +47,7 @@ func (s *Store) PinnedFQDN(ctx context.Context, name string) (string, error) {
 			}
 		}
 		return "", nil
-	})
+	}()
 	if err != nil {
 		return "", err
 	}
@@ -71,7 +72,6 @@ func (s *Store) PinFQDN(ctx context.Context, name, fqdn string) error {
 		return invalidf("pin cluster %s: %q is not a host name", name, fqdn)
 	}
 	secret := s.APISecretName(name)
-	defer s.cache.drop(secret)
 	_, err := s.api.TagResource(ctx, &secretsmanager.TagResourceInput{
 		SecretId: aws.String(secret),
 		Tags:     []types.Tag{{Key: aws.String(PinTag), Value: aws.String(fqdn)}},
