@@ -38,6 +38,9 @@ type App struct {
 // New assembles an App from AWS configuration (config.LoadDefaultConfig in production; it honours
 // AWS_ENDPOINT_URL, which is how the local runner points functions at moto_server).
 func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
+	if cfg.LeaseWait <= 0 {
+		cfg.LeaseWait = DefaultLeaseWait
+	}
 	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	store := secretstore.New(secretsmanager.NewFromConfig(awsCfg), secretstore.Options{
 		Prefix: cfg.SecretPrefix, CacheTTL: cfg.CacheTTL,

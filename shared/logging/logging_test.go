@@ -179,7 +179,8 @@ func TestErrorRedacts(t *testing.T) {
 	Error(ctx, logger, "handler failed", handlerErr, "cluster", "east")
 
 	raw := out.String()
-	for _, secret := range []string{keyLine, "PRIVATE KEY-----", password, "admin:"} {
+	// The user name stays (operators need it); the password goes.
+	for _, secret := range []string{keyLine, "PRIVATE KEY-----", password, "admin:" + password} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("log output contains %q:\n%s", secret, raw)
 		}
@@ -187,7 +188,7 @@ func TestErrorRedacts(t *testing.T) {
 	want := []map[string]any{{
 		"level":     "ERROR",
 		"message":   "handler failed",
-		"error":     "rotate syncer certificate: parse [private key]\n: connect redis://[redacted]@east.example.com:12000: refused",
+		"error":     "rotate syncer certificate: parse [private key]\n: connect redis://admin:[redacted]@east.example.com:12000: refused",
 		"cluster":   "east",
 		"requestId": "req-9",
 	}}

@@ -104,6 +104,7 @@ func (e *env) reconciler(aud reconcile.Auditor) *reconcile.Reconciler {
 	return reconcile.New(reconcile.Config{
 		Registry: e.app.Registry, Certs: e.app.Registry,
 		Auditor: aud, Poll: 5 * time.Millisecond, PruneAfter: grace, Logger: e.app.Logger, Now: e.now,
+		Leases: e.app.RunLeases(e.app.Run("lease-owner", "", false)),
 	})
 }
 
@@ -150,8 +151,10 @@ func (e *env) step(step rotation.Step, secretID, token string) (rotation.Result,
 	if e.auditor != nil {
 		aud = e.auditor(rec)
 	}
+	// The leases every function takes, in the stack's DynamoDB table: concurrent steps coordinate.
+	rc := e.reconciler(aud)
 	r := rotation.New(rotation.Config{
-		Secrets: e.svc, Registry: e.app.Registry, Reconciler: e.reconciler(aud), Auditor: aud,
+		Secrets: e.svc, Registry: e.app.Registry, Reconciler: rc, Auditor: aud, Leases: e.app.RunLeases(rec),
 		Policy:   reconcile.DefaultPolicy(),
 		Settings: rotation.Settings{KeyType: e.keyType, TestTimeout: e.testTimeout, TestPoll: 20 * time.Millisecond},
 		Logger:   e.app.Logger,

@@ -1,0 +1,79 @@
+package rotation_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/replica-tls/replica-tls/infra/simulator"
+	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/secretstore"
+)
+
+// twoDestinations: east/1 replicates to west/1 and north/1.
+func twoDestinations() *simulator.Topology {
+	user := func(c string) []simulator.UserSpec {
+		return []simulator.UserSpec{{Username: "admin@" + c + ".redis.local", Password: c + "-admin-test-password", Role: simulator.RoleAdmin}}
+	}
+	return &simulator.Topology{Clusters: []simulator.ClusterSpec{
+		{Name: "east", FQDN: "east.redis.local", Users: user("east"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders", Port: 12000}}},
+		{Name: "west", FQDN: "west.redis.local", Users: user("west"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-w", Port: 12001,
+			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
+		{Name: "north", FQDN: "north.redis.local", Users: user("north"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-n", Port: 12002,
+			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
+	}}
+}
+
+// TestTwoSyncerRotationsAtOnce: the syncer certificates of two destination clusters of one source
+// rotate at the same moment, every step of both run concurrently (two containers sharing only the
+// lease table), with the simulator re-checking every link on every read. Before leases both setSecret
+// steps succeeded, then one live link broke and its testSecret failed.
+func TestTwoSyncerRotationsAtOnce(t *testing.T) {
+	e := newEnv(t, twoDestinations(), simulator.Options{ReconnectOnRead: true})
+	dests := []string{"west", "north"}
+	arns, tokens := map[string]string{}, map[string]string{}
+	for _, d := range dests {
+		e.enableRotation(d, secretstore.Syncer)
+		arns[d] = e.arn(d, secretstore.Syncer)
+		tokens[d] = e.startRotation(d, secretstore.Syncer)
+	}
+	e.events()
+	// A slow source widens the window between a run's read and its write, where an uncoordinated
+	// writer would overwrite the other run's certificate.
+	e.st.Sim.Cluster("east").SetLatency(60 * time.Millisecond)
+	probes := map[string]*probe{}
+	for _, d := range dests {
+		probes[d] = startProbe(t, e.st.Sim, d, 1)
+	}
+	for _, step := range allSteps {
+		var wg sync.WaitGroup
+		results := make([]error, len(dests))
+		outcomes := make([]audit.Outcome, len(dests))
+		for i, d := range dests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := e.step(step, arns[d], tokens[d])
+				results[i], outcomes[i] = err, res.Outcome
+			}()
+		}
+		wg.Wait()
+		for i, d := range dests {
+			if results[i] != nil || outcomes[i] != audit.Succeeded {
+				t.Fatalf("%s of %s: %s, %v", step, d, outcomes[i], results[i])
+			}
+		}
+	}
+	for _, d := range dests {
+		probes[d].assertNeverOutOfSync(t)
+		newFP := e.certOf(d, secretstore.Syncer, tokens[d])
+		if e.presented(d, secretstore.Syncer) != newFP {
+			t.Errorf("%s does not present its new syncer certificate", d)
+		}
+		if !slices.Contains(e.trusted("east", 1), newFP) {
+			t.Errorf("east/1 does not trust %s's new syncer certificate", d)
+		}
+	}
+	e.events()
+}
