@@ -190,3 +190,132 @@ func TestConcurrentReplicaCreatedDuplicateDelivery(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestSweepDuringEvents: the scheduled sweep runs while replica-created events for the same source
+// database arrive; the sweep may remove certificates, the events add them: nothing is lost.
+func TestSweepDuringEvents(t *testing.T) {
+	const dests = 4
+	s, _ := sessionWith(t, testkit.Options{Topology: ptr(fanInTopology(dests, 2)), Sim: simulator.Options{ReconnectOnRead: true}})
+	st := s.Stack
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := st.Pin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := make([][]byte, dests)
+	for d := 1; d <= dests; d++ {
+		events[d-1] = replicaCreated(fmt.Sprintf("dst%d", d), 1, fmt.Sprintf("sweep-race-%d", d))
+	}
+	sweepEvent, err := os.ReadFile("../../events/sweep-scheduled.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type sweepOut struct {
+		inv Invocation
+		err error
+	}
+	done := make(chan sweepOut, 1)
+	go func() {
+		inv, err := s.Invoke(ctx, "SweepFunction", sweepEvent)
+		done <- sweepOut{inv, err}
+	}()
+	results, _, err := s.InvokeConcurrently(ctx, "ReplicaCreatedFunction", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := <-done
+	if sw.err != nil || sw.inv.Result.FunctionError != nil {
+		t.Fatalf("sweep: %v %v", sw.err, sw.inv.Result.FunctionError)
+	}
+	for i, res := range results {
+		if res.FunctionError != nil {
+			t.Errorf("replica-created for dst%d: %v", i+1, res.FunctionError)
+		}
+	}
+	for _, uid := range []int{1, 2} { // 1: events and sweep; 2: the sweep alone
+		db := testkit.ReadDB(t, st, "src", uid)
+		var trusted []string
+		for _, cc := range db.ClientCerts {
+			if c, err := certs.ParseOne(cc.ClientCert); err == nil {
+				trusted = append(trusted, c.Fingerprint)
+			}
+		}
+		for d := 1; d <= dests; d++ {
+			pemText, _ := st.Sim.Cluster(fmt.Sprintf("dst%d", d)).SyncerCert()
+			c, _ := certs.ParseOne(pemText)
+			if !slices.Contains(trusted, c.Fingerprint) {
+				t.Errorf("src/%d does not trust dst%d's syncer certificate", uid, d)
+			}
+			if rs := testkit.ReadDB(t, st, fmt.Sprintf("dst%d", d), uid).ReplicaSources[0]; !rs.Encryption || rs.Status != "in-sync" {
+				t.Errorf("dst%d/%d: encryption %v, status %s", d, uid, rs.Encryption, rs.Status)
+			}
+		}
+	}
+}
+
+// TestKilledRunsLeaseIsTakenOver: a run killed after its started event, while it holds the source
+// database's lease, leaves the lease behind; the next run waits for it to expire (LEASE_TTL), takes
+// it over and finishes the link.
+func TestKilledRunsLeaseIsTakenOver(t *testing.T) {
+	s, _ := sessionWith(t, testkit.Options{Topology: ptr(fanInTopology(1, 1))}, "LEASE_TTL", "3s")
+	st := s.Stack
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := st.Pin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := replicaCreated("dst1", 1, "killed-1")
+	// Warm the first instance up (a cold start would race the kill), on a link already secured.
+	if _, _, err := s.InvokeConcurrently(ctx, "ReplicaCreatedFunction", [][]byte{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Sim.Cluster("src").MutateDB(1, func(c *simulator.DBConfig) {
+		c.TLSMode, c.EnforceClientAuthentication, c.AuthenticationSSLClientCerts = "disabled", "disabled", nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Sim.Cluster("src").SetLatency(1500 * time.Millisecond) // every call on the source is slow
+
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := s.InvokeConcurrently(ctx, "ReplicaCreatedFunction", [][]byte{ev})
+		first <- err
+	}()
+	killed := false
+	for deadline := time.Now().Add(2 * time.Minute); !killed && time.Now().Before(deadline); {
+		evs, err := st.Tap.Drain(ctx, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Event.Step == "reconcile-source" && e.Event.Outcome == audit.Started {
+				if err := s.Kill("ReplicaCreatedFunction", 0); err != nil {
+					t.Fatal(err)
+				}
+				killed = true
+			}
+		}
+	}
+	if !killed {
+		t.Fatal("the first run never audited a started source change")
+	}
+	if err := <-first; err == nil {
+		t.Error("the killed run reported success")
+	}
+	st.Sim.Cluster("src").SetLatency(0)
+
+	start := time.Now()
+	results, evs, err := s.InvokeConcurrently(ctx, "ReplicaCreatedFunction", [][]byte{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if results[0].FunctionError != nil {
+		t.Fatalf("the next run did not finish: %v", results[0].FunctionError)
+	}
+	db := testkit.ReadDB(t, st, "src", 1)
+	if db.TLSMode != "replica_ssl" || db.ClientAuth != "enabled" || len(db.ClientCerts) != 1 {
+		t.Errorf("after takeover src/1: tls_mode %s, client auth %s, %d trusted", db.TLSMode, db.ClientAuth, len(db.ClientCerts))
+	}
+	checkAudit(t, st, evs)
+	t.Logf("the next run finished in %s, taking over the killed run's lease", time.Since(start).Round(time.Millisecond))
+}

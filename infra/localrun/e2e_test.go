@@ -39,7 +39,7 @@ func session(t *testing.T) (*Session, *syncBuffer) {
 }
 
 // sessionWith is session on a stack made with opts.
-func sessionWith(t *testing.T, opts testkit.Options) (*Session, *syncBuffer) {
+func sessionWith(t *testing.T, opts testkit.Options, env ...string) (*Session, *syncBuffer) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the real bootstraps (skipped with -short)")
@@ -52,7 +52,11 @@ func sessionWith(t *testing.T, opts testkit.Options) (*Session, *syncBuffer) {
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := Start(ctx, Options{RepoRoot: root, BuildDir: buildDir, Logs: logs, LogLevel: "debug", UseStack: st})
+	overrides := map[string]string{}
+	for i := 0; i+1 < len(env); i += 2 {
+		overrides[env[i]] = env[i+1]
+	}
+	s, err := Start(ctx, Options{RepoRoot: root, BuildDir: buildDir, Logs: logs, LogLevel: "debug", UseStack: st, Env: overrides})
 	if err != nil {
 		t.Fatalf("start session: %v", err)
 	}

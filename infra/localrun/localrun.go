@@ -31,6 +31,8 @@ type Options struct {
 	BuildDir string    // where bootstraps go; default <RepoRoot>/.local/lambdarun
 	Logs     io.Writer // the functions' logs; nil discards them
 	LogLevel string    // the functions' LOG_LEVEL; default info
+	// Env overrides the functions' environment (after the template's and the stack's).
+	Env map[string]string
 }
 
 // Session is a running local world with the functions of template.yaml ready to invoke.
@@ -103,6 +105,7 @@ func (s *Session) Env(fn lambdarun.Function) map[string]string {
 	if s.opts.LogLevel != "" {
 		env["LOG_LEVEL"] = s.opts.LogLevel
 	}
+	maps.Copy(env, s.opts.Env)
 	return env
 }
 
@@ -144,6 +147,23 @@ func (s *Session) instance(ctx context.Context, logicalID string, i int) (*lambd
 	}
 	s.runners[key] = r
 	return r, true, nil
+}
+
+// Kill ends emulator instance i of a function at once, as a crash or a timeout would end an
+// execution environment mid-invoke; the next use of that instance starts a fresh one.
+func (s *Session) Kill(logicalID string, i int) error {
+	key := logicalID
+	if i > 0 {
+		key = fmt.Sprintf("%s#%d", logicalID, i)
+	}
+	s.mu.Lock()
+	r, ok := s.runners[key]
+	delete(s.runners, key)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("kill %s: no such instance", key)
+	}
+	return r.Stop()
 }
 
 // InvokeConcurrently runs a function on several events at the same moment, each in its own

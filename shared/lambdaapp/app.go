@@ -59,6 +59,7 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 			// A held lease usually covers one database write of well under a second: waiters poll
 			// every 50 ms or so, backing off to 400 ms. An abandoned lease frees within its TTL.
 			Poll: 50 * time.Millisecond,
+			TTL:  cfg.LeaseTTL,
 		}),
 		Now: time.Now,
 	}

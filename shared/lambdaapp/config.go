@@ -26,6 +26,7 @@ const (
 	EnvLeaseTable   = "LEASE_TABLE_NAME" // the DynamoDB table of leases every write is made under
 	EnvLeaseWait    = "LEASE_WAIT"       // how long a run waits for a lease before answering busy
 	EnvMaxResponse  = "CLUSTER_MAX_RESPONSE_BYTES"
+	EnvLeaseTTL     = "LEASE_TTL" // how long a lease lasts unless renewed: how soon a killed run's lease frees
 )
 
 // DefaultLeaseWait is how long a run waits for a lease by default: long enough for a handful of
@@ -49,6 +50,7 @@ type Config struct {
 	// LeaseTable is required: no lease, no write (docs/architecture.md, "Concurrency").
 	LeaseTable string
 	LeaseWait  time.Duration
+	LeaseTTL   time.Duration // 0: the lease store's default (30 s)
 	// MaxResponseBytes caps one cluster API response; 0: the client's default (16 MiB).
 	MaxResponseBytes int64
 }
@@ -74,6 +76,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a positive Go duration such as 90s", EnvLeaseWait, v)
 		}
 		c.LeaseWait = d
+	}
+	if v := getenv(EnvLeaseTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 15*time.Minute {
+			return Config{}, fmt.Errorf("%s=%q: want a Go duration from 1s to 15m", EnvLeaseTTL, v)
+		}
+		c.LeaseTTL = d
 	}
 	if v := getenv(EnvMaxResponse); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
