@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/replica-tls/replica-tls/infra/dataplane/dptest"
+	"github.com/replica-tls/replica-tls/infra/simulator"
 	"github.com/replica-tls/replica-tls/infra/testkit"
 	"github.com/replica-tls/replica-tls/shared/certs"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
@@ -25,6 +28,13 @@ import (
 // replica-created function.
 func rotate(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) {
 	t.Helper()
+	if err := rotateErr(t, f, cluster, kind); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rotateErr is rotate for any goroutine: it logs its steps and returns the first failure.
+func rotateErr(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) error {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	logs := &syncBuffer{}
@@ -37,12 +47,12 @@ func rotate(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) {
 		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
 	})
 	if err != nil {
-		t.Fatalf("enable rotation of %s: %v", name, err)
+		return fmt.Errorf("enable rotation of %s: %w", name, err)
 	}
 	app.Store.Invalidate()
 	d, err := app.Store.Describe(ctx, name)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -54,16 +64,14 @@ func rotate(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) {
 	for _, step := range []rotation.Step{rotation.CreateSecret, rotation.SetSecret, rotation.TestSecret, rotation.FinishSecret} {
 		rec := app.Run("secrets-manager-rotation", token, false)
 		r := rotation.New(rotation.Config{
-			Secrets:  svc,
-			Registry: app.Registry,
-			Reconciler: reconcile.New(reconcile.Config{
-				Registry: app.Registry, Certs: app.Registry,
-				Auditor: rec, Poll: 10 * time.Millisecond, PruneAfter: 7 * 24 * time.Hour, Logger: app.Logger,
-			}),
-			Auditor:  rec,
-			Policy:   reconcile.DefaultPolicy(),
-			Settings: rotation.Settings{KeyType: certs.ECDSAP256, TestTimeout: 30 * time.Second, TestPoll: 50 * time.Millisecond},
-			Logger:   app.Logger,
+			Secrets:    svc,
+			Registry:   app.Registry,
+			Reconciler: app.Reconciler(rec), // the function's: stored policies, leases in the stack's table
+			Leases:     app.RunLeases(rec),
+			Auditor:    rec,
+			Policy:     reconcile.DefaultPolicy(),
+			Settings:   rotation.Settings{KeyType: certs.ECDSAP256, TestTimeout: 30 * time.Second, TestPoll: 50 * time.Millisecond},
+			Logger:     app.Logger,
 		})
 		began := time.Now()
 		res, err := r.Handle(ctx, rotation.Request{Step: step, SecretID: d.ARN, Token: token})
@@ -72,10 +80,11 @@ func rotate(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) {
 		testkit.NoLeaks(t, f.st, "rotation log", logs.String())
 		if err != nil {
 			testkit.NoLeaks(t, f.st, "rotation error", err.Error())
-			t.Fatalf("%s of %s: %v\nresult: %s", step, name, err, out)
+			return fmt.Errorf("%s of %s: %w\nresult: %s", step, name, err, out)
 		}
 		t.Logf("%s %s: %s in %v", name, step, res.Outcome, time.Since(began).Round(time.Millisecond))
 	}
+	return nil
 }
 
 // TestRotationUnderLoad rotates with shared/rotation while the harness writes to the source and reads
@@ -101,5 +110,68 @@ func TestRotationUnderLoad(t *testing.T) {
 			gap := c.finish(t)
 			t.Logf("%s rotation under load: longest gap %v (reads every %v)", tt.kind, gap, readEvery)
 		})
+	}
+}
+
+// twoReplicas: east/1 replicates to west/1 and north/1, every database a real redis-server.
+func twoReplicas() *simulator.Topology {
+	user := func(c string) []simulator.UserSpec {
+		return []simulator.UserSpec{{Username: "admin@" + c + ".redis.local", Password: c + "-admin-wire-password", Role: simulator.RoleAdmin}}
+	}
+	return &simulator.Topology{Clusters: []simulator.ClusterSpec{
+		{Name: "east", FQDN: "east.redis.local", Users: user("east"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders", Port: 12000}}},
+		{Name: "west", FQDN: "west.redis.local", Users: user("west"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-w", Port: 12001,
+			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
+		{Name: "north", FQDN: "north.redis.local", Users: user("north"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-n", Port: 12002,
+			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
+	}}
+}
+
+// TestTwoRotationsUnderLoad rotates the syncer certificates of both destination clusters of one
+// source at the same moment, while writes flow to the source and both replicas are read: leases
+// serialise the two runs' changes to the source's trust list, and replication never stops.
+func TestTwoRotationsUnderLoad(t *testing.T) {
+	f := newFixtureWith(t, twoReplicas())
+	for _, d := range []string{"west", "north"} {
+		f.invoke(`{"destination":{"cluster":"` + d + `","database":1},"tls_scope":"replica"}`)
+	}
+	east := f.endpoint("east")
+	counters := map[string]*counter{}
+	for _, d := range []string{"west", "north"} {
+		replica := dptest.Plain(t, f.plane, d, 1)
+		dptest.Eventually(t, 20*time.Second, d+" replicates over TLS", func() (bool, string) {
+			in := dptest.Info(t, replica, "replication")
+			return in["master_port"] == portOf(east.TLSAddr) && in["master_link_status"] == "up", in["master_link_status"]
+		})
+		dptest.WaitLink(t, f.st.Sim, d, 1, "in-sync", "")
+		counters[d] = startCounter(t, dptest.Plain(t, f.plane, "east", 1), replica, "counter-"+d)
+	}
+	var wg sync.WaitGroup
+	errs := map[string]error{}
+	var mu sync.Mutex
+	for _, d := range []string{"west", "north"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := rotateErr(t, f, d, secretstore.Syncer)
+			mu.Lock()
+			errs[d] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for d, err := range errs {
+		if err != nil {
+			t.Fatalf("rotation of %s: %v", d, err)
+		}
+	}
+	for _, d := range []string{"west", "north"} {
+		// A new connection must succeed with what the clusters present now.
+		f.st.Sim.Cluster(d).DropConnections()
+		dptest.WaitLink(t, f.st.Sim, d, 1, "in-sync", "")
+	}
+	for d, c := range counters {
+		gap := c.finish(t)
+		t.Logf("%s: two syncer rotations at once under load: longest gap %v (reads every %v)", d, gap, readEvery)
 	}
 }

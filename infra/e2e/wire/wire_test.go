@@ -36,11 +36,17 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture on a topology of the test's (nil: the demo's east/1 -> west/1).
+func newFixtureWith(t *testing.T, topo *simulator.Topology) *fixture {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: real bootstrap, moto_server and redis-server (skipped with -short)")
 	}
 	f := &fixture{t: t, plane: dptest.NewPlane(t), logs: &syncBuffer{}}
-	f.st = testkit.NewStack(t, motoURL, testkit.Options{Sim: simulator.Options{DataPlane: f.plane}})
+	f.st = testkit.NewStack(t, motoURL, testkit.Options{Topology: topo, Sim: simulator.Options{DataPlane: f.plane}})
 	f.east, f.west = f.st.Sim.Cluster("east"), f.st.Sim.Cluster("west")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
