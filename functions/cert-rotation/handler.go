@@ -47,6 +47,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	r := rotation.New(rotation.Config{
 		Secrets:  h.secrets,
 		Registry: h.app.Registry,
+		Resolver: h.app.Registry,
 		// The one reconciler every function uses: stored policies, leases, the trust grace period.
 		Reconciler: h.app.Reconciler(rec),
 		Leases:     h.app.RunLeases(rec),

@@ -77,7 +77,15 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 		return skip("the cluster's API secret changed: no link depends on it")
 	}
 
-	fleet, err := h.app.LoadFleet(ctx)
+	// A syncer certificate matters to the sources of this cluster's databases: the cluster and what
+	// its Replica Of entries resolve to. A proxy certificate matters to every destination of its
+	// databases, which only the whole fleet tells.
+	var fleet *reconcile.Fleet
+	if what == string(secretstore.Syncer) {
+		fleet, err = h.app.LoadLinkFleet(ctx, cluster)
+	} else {
+		fleet, err = h.app.LoadFleet(ctx)
+	}
 	if err != nil {
 		return resp, h.fail(ctx, rec, event, &resp, err)
 	}

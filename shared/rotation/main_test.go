@@ -154,7 +154,7 @@ func (e *env) step(step rotation.Step, secretID, token string) (rotation.Result,
 	// The leases every function takes, in the stack's DynamoDB table: concurrent steps coordinate.
 	rc := e.reconciler(aud)
 	r := rotation.New(rotation.Config{
-		Secrets: e.svc, Registry: e.app.Registry, Reconciler: rc, Auditor: aud, Leases: e.app.RunLeases(rec),
+		Secrets: e.svc, Registry: e.app.Registry, Resolver: e.app.Registry, Reconciler: rc, Auditor: aud, Leases: e.app.RunLeases(rec),
 		Policy:   reconcile.DefaultPolicy(),
 		Settings: rotation.Settings{KeyType: e.keyType, TestTimeout: e.testTimeout, TestPoll: 20 * time.Millisecond},
 		Logger:   e.app.Logger,

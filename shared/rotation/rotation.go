@@ -92,8 +92,10 @@ type Auditor interface {
 
 // Config wires a Rotator. Build one per invocation: Auditor and Reconciler carry the run.
 type Config struct {
-	Secrets    Secrets
-	Registry   reconcile.Registry // cluster clients; they must implement CertInstaller
+	Secrets  Secrets
+	Registry reconcile.Registry // cluster clients; they must implement CertInstaller
+	// Resolver, when set, lets a syncer rotation read only the rotated cluster and its sources.
+	Resolver   reconcile.HostResolver
 	Reconciler *reconcile.Reconciler
 	// Leases guards the cluster's certificate while a step changes it or what trusts it (the
 	// reconciler leases each database it writes). nil: reconcile.ProcessLeases().

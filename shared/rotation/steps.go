@@ -613,9 +613,26 @@ func (r *Rotator) pendingPair(ctx context.Context, req *request) (certPEM, keyPE
 	return certPEM, keyPEM, c.Fingerprint, nil
 }
 
-// loadFleet reads every registered cluster and returns the fleet and the rotated cluster's state.
+// loadFleet reads what the step needs and returns the fleet and the rotated cluster's state. A
+// syncer certificate matters only to the sources of the cluster's own databases: with a Resolver
+// that is the cluster and the sources its Replica Of entries resolve to through pinned FQDNs. A
+// proxy certificate matters to every destination of the cluster's databases, which only the whole
+// fleet tells (a source database does not name its replicas).
 func (r *Rotator) loadFleet(ctx context.Context, req *request, res *Result) (*reconcile.Fleet, *reconcile.ClusterState, error) {
-	fleet, err := reconcile.LoadFleet(ctx, r.cfg.Registry, nil)
+	var fleet *reconcile.Fleet
+	var err error
+	complete := false
+	if req.kind == secretstore.Syncer && r.cfg.Resolver != nil {
+		fleet, complete, err = reconcile.LoadLocalFleet(ctx, r.cfg.Registry, r.cfg.Resolver, []string{req.cluster})
+		if err == nil && !complete {
+			var names []string
+			if names, err = r.cfg.Registry.ClusterNames(ctx); err == nil {
+				err = fleet.Extend(ctx, r.cfg.Registry, names)
+			}
+		}
+	} else {
+		fleet, err = reconcile.LoadFleet(ctx, r.cfg.Registry, nil)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the clusters: %w", err)
 	}

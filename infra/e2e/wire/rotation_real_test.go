@@ -66,6 +66,7 @@ func rotateErr(t *testing.T, f *fixture, cluster string, kind secretstore.Kind) 
 		r := rotation.New(rotation.Config{
 			Secrets:    svc,
 			Registry:   app.Registry,
+			Resolver:   app.Registry,
 			Reconciler: app.Reconciler(rec), // the function's: stored policies, leases in the stack's table
 			Leases:     app.RunLeases(rec),
 			Auditor:    rec,
