@@ -228,7 +228,12 @@ func (f *Fleet) resolve(dest LinkEnd, entry int, rs reapi.ReplicaSource) Link {
 		if len(f.Errors) > 0 {
 			// The source may be a cluster that could not be read: a failure worth retrying, not bad input.
 			failed := slices.Sorted(maps.Keys(f.Errors))
-			l.Err = fmt.Errorf("%s: no cluster read in this run serves %s, and cluster(s) %s could not be read", where, hp, strings.Join(failed, ", "))
+			errs := make([]error, 0, len(failed))
+			for _, n := range failed {
+				errs = append(errs, f.Errors[n])
+			}
+			// Wrapped, so the audit code says why (unreachable, timeout, identity_mismatch).
+			l.Err = fmt.Errorf("%s: no cluster read in this run serves %s, and cluster(s) %s could not be read: %w", where, hp, strings.Join(failed, ", "), errors.Join(errs...))
 			return l
 		}
 		l.Err = reject(CodeUnknownCluster, fmt.Sprintf("%s: unknown source cluster: no registered cluster serves %s (not registered)", where, hp), nil)

@@ -110,3 +110,57 @@ func TestConcurrentRunsOnOneSource(t *testing.T) {
 		}
 	}
 }
+
+// busyLeases never grants a lease: another run holds it for longer than this one may wait.
+type busyLeases struct{}
+
+func (busyLeases) Hold(context.Context, string, func(context.Context) error) error {
+	return &BusyError{Resource: "db/east/1", Holder: "run-elsewhere"}
+}
+
+// TestBusyChangesNothing: a run that cannot get the lease writes nothing, and audits a failure with
+// code busy naming the resource.
+func TestBusyChangesNothing(t *testing.T) {
+	w := newWorld(t, false)
+	r := New(Config{Registry: w.reg, Certs: w.certs, Auditor: w.aud, Now: testNow, Leases: busyLeases{}})
+	_, err := r.ReconcileLink(context.Background(), w.load(t), westLink(), DefaultPolicy())
+	if !IsBusy(err) {
+		t.Fatalf("ReconcileLink: %v, want a busy error", err)
+	}
+	if n := w.writes() + w.dryRuns(); n != 0 {
+		t.Errorf("%d calls that write or validate were made without the lease", n)
+	}
+	var busy int
+	for _, e := range w.aud.events {
+		if e.Outcome == "started" {
+			t.Errorf("a started event without the lease: %+v", e)
+		}
+		if e.Outcome == "failed" && e.Error != nil && e.Error.Code == "busy" {
+			busy++
+		}
+	}
+	if busy == 0 {
+		t.Errorf("no failed event with code busy: %v", w.aud.outcomes())
+	}
+}
+
+// TestSweepPrunesFromTheFreshRead: the sweep plans removals on its snapshot, but writes from the
+// read under the lease: a certificate added in between (by an event run) is not removed with them.
+func TestSweepPrunesFromTheFreshRead(t *testing.T) {
+	w := newWorld(t, false)
+	stale := syncerCert(t, "gone.example.com")
+	w.certs.syncer["gone"] = []CertVersion{version("gone-s1", stale, StageCurrent)} // managed, needed by nobody
+	w.clusters["gone"] = &fakeCluster{name: "gone", fqdn: "gone.example.com", trace: w.trace}
+	w.clusters["east"].dbs[0].AuthenticationSSLClientCerts = []reapi.ClientCert{{ClientCert: stale.PEM}}
+	fleet := w.load(t)
+	other := syncerCert(t, "other.example.com")
+	db := &w.clusters["east"].dbs[0]
+	db.AuthenticationSSLClientCerts = append(db.AuthenticationSSLClientCerts, reapi.ClientCert{ClientCert: other.PEM})
+	if _, err := w.reconciler().ReconcileLink(context.Background(), fleet, westLink(), sweepPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	got := trustFPs(t, w.clusters["east"].db(1))
+	if slices.Contains(got, stale.FP) || !slices.Contains(got, other.FP) || !slices.Contains(got, w.c["westSyncer"].FP) {
+		t.Errorf("east/1 trusts %v: want the stale managed certificate removed, the one added after the snapshot kept, west's trusted", got)
+	}
+}
