@@ -260,3 +260,48 @@ func TestRejectsWhatIsNotARotationRequest(t *testing.T) {
 	}
 	testkit.AuditEvents(t, f.st, 0)
 }
+
+// TestRotationKeepsStoredPolicies: a syncer rotation reconciles the source with the policy stored for
+// it, like every other function. Before the function got its reconciler from the App, a rotation
+// turned client authentication back on for a scope-all database whose stored policy turns it off,
+// locking its application clients out until the next sweep.
+func TestRotationKeepsStoredPolicies(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	if _, err := f.app.Store.PutDBPolicy(ctx, "east", 1, secretstore.DBPolicy{TLSScope: "all", ClientAuthentication: false}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Sim.Cluster("east").MutateDB(1, func(c *simulator.DBConfig) {
+		c.TLSMode, c.EnforceClientAuthentication = "enabled", "disabled" // as that policy left it
+	}); err != nil {
+		t.Fatal(err)
+	}
+	token := "5f1e2d3c-4b5a-4697-8877-665544332211"
+	f.enableRotation("west", secretstore.Syncer, token)
+	d, err := f.app.Store.Describe(ctx, f.app.Store.SecretName("west", secretstore.Syncer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"createSecret", "setSecret", "testSecret", "finishSecret"} {
+		payload, _ := json.Marshal(map[string]string{"Step": step, "SecretId": d.ARN, "ClientRequestToken": token})
+		if _, err := f.invoke(payload); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if db := testkit.ReadDB(t, f.st, "east", 1); db.ClientAuth != "disabled" || db.TLSMode != "enabled" {
+			t.Fatalf("after %s east/1 has client authentication %s, tls_mode %s: want the stored policy's disabled, enabled", step, db.ClientAuth, db.TLSMode)
+		}
+	}
+	newCert, err := f.app.Store.Cert(ctx, "west", secretstore.Syncer, secretstore.StageCurrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := testkit.ReadDB(t, f.st, "east", 1)
+	found := false
+	for _, cc := range db.ClientCerts {
+		found = found || certs.SameCert(cc.ClientCert, newCert.Certificate)
+	}
+	if !found {
+		t.Error("east/1 does not trust west's new syncer certificate")
+	}
+	testkit.AuditEvents(t, f.st, 0)
+}
