@@ -47,6 +47,9 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	if err == nil {
 		ev, err = trigger.DecodeClusterRegistered(env, h.app.Config.SecretPrefix)
 	}
+	if err == nil && env.Source != "aws.secretsmanager" { // the CloudTrail path is AWS's own
+		err = h.app.CheckSender(env)
+	}
 	rec := h.app.Run(triggerKind, env.ID, ev.DryRun)
 	resp := response{RunID: rec.Run().ID, EventID: env.ID, Cluster: ev.Cluster, DryRun: ev.DryRun,
 		Certificates: []certResult{}, Links: []lambdaapp.LinkSummary{}}

@@ -38,6 +38,12 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	if err == nil {
 		ev, err = trigger.DecodeReplicaCreated(env, h.app.Config.DefaultScope)
 	}
+	if err == nil {
+		err = h.app.CheckSender(env)
+	}
+	if err == nil {
+		err = h.app.CheckPolicy(ev)
+	}
 	rec := h.app.Run(triggerKind, env.ID, ev.DryRun)
 	resp := response{RunID: rec.Run().ID, EventID: env.ID, DryRun: ev.DryRun, Links: []lambdaapp.LinkSummary{}}
 	if err != nil {
@@ -66,7 +72,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	resp.Calls, resp.Writes, resp.Changed = res.Calls, res.Writes, res.Changed()
 	resp.Links = lambdaapp.Summaries(res.Links)
 	if !ev.DryRun {
-		resp.Warnings = append(resp.Warnings, h.app.RememberPolicies(ctx, rec, pol, res.Links)...)
+		resp.Warnings = append(resp.Warnings, h.app.RememberPolicies(ctx, rec, pol, env, res.Links)...)
 	}
 	if err != nil {
 		return resp, err

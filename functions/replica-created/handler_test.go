@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/replica-tls/replica-tls/shared/trigger"
 	"math/big"
 	"os"
 	"slices"
@@ -447,6 +448,7 @@ func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func TestStatedPolicyIsRemembered(t *testing.T) {
 	f := newFixture(t, testkit.Options{})
+	f.h.app.Config.AllowDowngrade = true // the stack allows client authentication off
 	if _, err := f.invoke(event(`{"destination":{"cluster":"west","database":1},"tls_scope":"all","client_authentication":false}`)); err != nil {
 		t.Fatalf("handler: %v", err)
 	}
@@ -458,7 +460,50 @@ func TestStatedPolicyIsRemembered(t *testing.T) {
 		t.Errorf("source: tls_mode %q, client authentication %q", src.TLSMode, src.ClientAuth)
 	}
 	evs := testkit.AuditEvents(t, f.st, 2*time.Second)
-	if !testkit.Has(evs, "record-policy", audit.Succeeded) {
-		t.Errorf("storing the policy is not audited: %v", testkit.Outcomes(evs))
+	if !testkit.Has(evs, "record-policy", audit.Started) || !testkit.Has(evs, "record-policy", audit.Succeeded) {
+		t.Errorf("storing the policy is not audited started, then succeeded: %v", testkit.Outcomes(evs))
+	}
+	for _, e := range evs {
+		if e.Event.Step == "record-policy" && e.Event.Outcome == audit.Succeeded && e.Event.Details["sender_source"] != "test" {
+			t.Errorf("the policy change does not name its sender: %v", e.Event.Details)
+		}
+	}
+}
+
+// TestUntrustedSendersAndDowngradesAreRefused: an event from a source the stack does not trust, or
+// one stating a policy below the stack's defaults without the stack allowing it, is rejected and
+// changes nothing, on the clusters or in Secrets Manager.
+func TestUntrustedSendersAndDowngradesAreRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		allowed []string
+		detail  string
+		field   string
+	}{
+		{name: "a sender outside ALLOWED_EVENT_SOURCES", allowed: []string{"replica-tls.pipeline"},
+			detail: `{"destination":{"cluster":"west","database":1},"tls_scope":"replica"}`, field: "source"},
+		{name: "client authentication off, not allowed by the stack",
+			detail: `{"destination":{"cluster":"west","database":1},"tls_scope":"all","client_authentication":false}`, field: "detail.client_authentication"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, testkit.Options{})
+			f.h.app.Config.AllowedSources = tt.allowed
+			_, err := f.invoke(event(tt.detail))
+			var inv *trigger.InvalidError
+			if !errors.As(err, &inv) || inv.Field != tt.field {
+				t.Fatalf("err %v, want a rejection of %s", err, tt.field)
+			}
+			if w := testkit.Writes(f.st, "east") + testkit.Writes(f.st, "west"); w != 0 {
+				t.Errorf("%d cluster writes", w)
+			}
+			if _, ok, _ := f.st.Store.DBPolicy(context.Background(), "east", 1); ok {
+				t.Error("a refused event stored a policy")
+			}
+			evs := testkit.AuditEvents(t, f.st, 2*time.Second)
+			if !testkit.Has(evs, "decode-event", audit.Rejected) || len(evs) != 1 {
+				t.Errorf("audit: %v, want one rejected event", testkit.Outcomes(evs))
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/replica-tls/replica-tls/shared/lease"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
+	"github.com/replica-tls/replica-tls/shared/trigger"
 )
 
 // App is everything a handler needs, built once per Lambda container.
@@ -175,7 +176,7 @@ func FromEnvironment(ctx context.Context) (*App, error) {
 // RememberPolicies stores the policy an event stated for the source databases of the links it
 // secured, so that later runs without a stated policy (the sweep, registrations, rotations) keep it.
 // Failures are audited and returned as warnings: the links themselves are secured.
-func (a *App) RememberPolicies(ctx context.Context, rec *audit.Recorder, pol reconcile.Policy, reports []reconcile.LinkReport) []string {
+func (a *App) RememberPolicies(ctx context.Context, rec *audit.Recorder, pol reconcile.Policy, sender trigger.Envelope, reports []reconcile.LinkReport) []string {
 	var warnings []string
 	seen := map[string]bool{}
 	for _, r := range reports {
@@ -189,22 +190,40 @@ func (a *App) RememberPolicies(ctx context.Context, rec *audit.Recorder, pol rec
 		seen[key] = true
 		start := a.Now()
 		p := secretstore.DBPolicy{TLSScope: string(pol.Scope), ClientAuthentication: pol.ClientAuth}
-		changed, err := a.Store.PutDBPolicy(ctx, r.Link.SourceCluster, r.Link.SourceDatabase, p)
-		outcome := audit.Succeeded
-		if !changed {
-			outcome = audit.Skipped
+		e := audit.Event{Step: "record-policy", Cluster: r.Link.SourceCluster, Database: r.Link.SourceDatabase,
+			Changes: []string{fmt.Sprintf("policy of %s: tls_scope %s, client_authentication %v", key, p.TLSScope, p.ClientAuthentication)},
+			// Who asked for it: a policy change is a security decision.
+			Details: map[string]any{"sender_source": clip(sender.Source), "sender_account": clip(sender.Account), "event_id": clip(sender.ID)}}
+		record := func(o audit.Outcome, err error) error {
+			e.Outcome, e.DurationMs = o, a.Now().Sub(start).Milliseconds()
+			if err != nil {
+				e.Error = &audit.ErrorInfo{Code: "store_policy", Message: audit.Redact(err.Error())}
+				warnings = append(warnings, audit.Redact(fmt.Sprintf("store the policy of %s: %v", key, err)))
+			}
+			aerr := rec.Record(ctx, e)
+			if aerr != nil {
+				warnings = append(warnings, audit.Redact(fmt.Sprintf("audit the policy of %s: %v", key, aerr)))
+			}
+			return aerr
 		}
-		e := audit.Event{Step: "record-policy", Outcome: outcome, Cluster: r.Link.SourceCluster,
-			Database: r.Link.SourceDatabase, DurationMs: a.Now().Sub(start).Milliseconds(),
-			Changes: []string{fmt.Sprintf("policy of %s: tls_scope %s, client_authentication %v", key, p.TLSScope, p.ClientAuthentication)}}
-		if err != nil {
-			e.Outcome, e.Changes = audit.Failed, nil
-			e.Error = &audit.ErrorInfo{Code: "store_policy", Message: err.Error()}
-			warnings = append(warnings, audit.Redact(fmt.Sprintf("store the policy of %s: %v", key, err)))
+		old, found, err := a.Store.DBPolicy(ctx, r.Link.SourceCluster, r.Link.SourceDatabase)
+		switch {
+		case err != nil:
+			_ = record(audit.Failed, err)
+			continue
+		case found && old == p:
+			_ = record(audit.Skipped, nil)
+			continue
 		}
-		if aerr := rec.Record(ctx, e); aerr != nil {
-			warnings = append(warnings, audit.Redact(fmt.Sprintf("audit the policy of %s: %v", key, aerr)))
+		// Audit fails closed for Secrets Manager writes too: no started event accepted, no write.
+		if record(audit.Started, nil) != nil {
+			continue
 		}
+		if _, err := a.Store.PutDBPolicy(ctx, r.Link.SourceCluster, r.Link.SourceDatabase, p); err != nil {
+			_ = record(audit.Failed, err)
+			continue
+		}
+		_ = record(audit.Succeeded, nil)
 	}
 	return warnings
 }

@@ -27,6 +27,12 @@ const (
 	EnvLeaseWait    = "LEASE_WAIT"       // how long a run waits for a lease before answering busy
 	EnvMaxResponse  = "CLUSTER_MAX_RESPONSE_BYTES"
 	EnvLeaseTTL     = "LEASE_TTL" // how long a lease lasts unless renewed: how soon a killed run's lease frees
+	// EnvAllowedSources lists, comma-separated, the event sources trusted to send triggers (the
+	// template's AllowedEventSources; its rules filter on it too). Empty: any.
+	EnvAllowedSources = "ALLOWED_EVENT_SOURCES"
+	// EnvAllowDowngrade ("true") lets an event state a policy below the stack's defaults: client
+	// authentication off, or a narrower TLS scope.
+	EnvAllowDowngrade = "ALLOW_POLICY_DOWNGRADE"
 )
 
 // DefaultLeaseWait is how long a run waits for a lease by default: long enough for a handful of
@@ -53,6 +59,8 @@ type Config struct {
 	LeaseTTL   time.Duration // 0: the lease store's default (30 s)
 	// MaxResponseBytes caps one cluster API response; 0: the client's default (16 MiB).
 	MaxResponseBytes int64
+	AllowedSources   []string
+	AllowDowngrade   bool
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in production), applying defaults and
@@ -76,6 +84,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: want a positive Go duration such as 90s", EnvLeaseWait, v)
 		}
 		c.LeaseWait = d
+	}
+	for _, src := range strings.Split(getenv(EnvAllowedSources), ",") {
+		if src = strings.TrimSpace(src); src != "" {
+			c.AllowedSources = append(c.AllowedSources, src)
+		}
+	}
+	switch v := strings.ToLower(getenv(EnvAllowDowngrade)); v {
+	case "", "false":
+	case "true":
+		c.AllowDowngrade = true
+	default:
+		return Config{}, fmt.Errorf("%s=%q: want true or false", EnvAllowDowngrade, v)
 	}
 	if v := getenv(EnvLeaseTTL); v != "" {
 		d, err := time.ParseDuration(v)

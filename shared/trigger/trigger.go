@@ -47,6 +47,7 @@ type Envelope struct {
 	ID         string          `json:"id"`
 	DetailType string          `json:"detail-type"`
 	Source     string          `json:"source"`
+	Account    string          `json:"account"`
 	Time       time.Time       `json:"time"`
 	Resources  []string        `json:"resources"`
 	Detail     json.RawMessage `json:"detail"`
