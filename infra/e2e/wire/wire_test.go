@@ -73,7 +73,7 @@ func (f *fixture) invoke(detail string) {
 	t := f.t
 	t.Helper()
 	event := `{"version":"0","id":"evt-` + fmt.Sprint(time.Now().UnixNano()) + `","detail-type":"Replica Database Created",` +
-		`"source":"test","time":"2026-11-28T04:00:00Z","resources":[],"detail":` + detail + `}`
+		`"source":"replica-tls.pipeline","time":"2026-11-28T04:00:00Z","resources":[],"detail":` + detail + `}`
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	res, err := f.fn.Invoke(ctx, []byte(event))
