@@ -236,3 +236,19 @@ func Writes(st *localstack.Stack, cluster string) int {
 
 // Calls counts every call a cluster received.
 func Calls(st *localstack.Stack, cluster string) int { return st.Sim.Cluster(cluster).TotalCalls() }
+
+// FanOut is a topology where database 1 of cluster source replicates to database 1 of each of dests,
+// every cluster named <name>.redis.local with one admin user, every link without TLS at first.
+func FanOut(source string, dests ...string) *simulator.Topology {
+	user := func(c string) []simulator.UserSpec {
+		return []simulator.UserSpec{{Username: "admin@" + c + ".redis.local", Password: c + "-admin-test-password", Role: simulator.RoleAdmin}}
+	}
+	topo := &simulator.Topology{Clusters: []simulator.ClusterSpec{{Name: source, FQDN: source + ".redis.local", Users: user(source),
+		Databases: []simulator.DBSpec{{UID: 1, Name: "orders", Port: 12000}}}}}
+	for i, d := range dests {
+		topo.Clusters = append(topo.Clusters, simulator.ClusterSpec{Name: d, FQDN: d + ".redis.local", Users: user(d),
+			Databases: []simulator.DBSpec{{UID: 1, Name: "orders-" + d, Port: 12001 + i,
+				ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: source, DB: 1}}}}})
+	}
+	return topo
+}

@@ -7,30 +7,18 @@ import (
 	"time"
 
 	"github.com/replica-tls/replica-tls/infra/simulator"
+	"github.com/replica-tls/replica-tls/infra/testkit"
 	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
 
-// twoDestinations: east/1 replicates to west/1 and north/1.
-func twoDestinations() *simulator.Topology {
-	user := func(c string) []simulator.UserSpec {
-		return []simulator.UserSpec{{Username: "admin@" + c + ".redis.local", Password: c + "-admin-test-password", Role: simulator.RoleAdmin}}
-	}
-	return &simulator.Topology{Clusters: []simulator.ClusterSpec{
-		{Name: "east", FQDN: "east.redis.local", Users: user("east"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders", Port: 12000}}},
-		{Name: "west", FQDN: "west.redis.local", Users: user("west"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-w", Port: 12001,
-			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
-		{Name: "north", FQDN: "north.redis.local", Users: user("north"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-n", Port: 12002,
-			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
-	}}
-}
 
 // TestTwoSyncerRotationsAtOnce: the syncer certificates of two destination clusters of one source
 // rotate at the same moment, every step of both run concurrently (two containers sharing only the
 // lease table), with the simulator re-checking every link on every read. Before leases both setSecret
 // steps succeeded, then one live link broke and its testSecret failed.
 func TestTwoSyncerRotationsAtOnce(t *testing.T) {
-	e := newEnv(t, twoDestinations(), simulator.Options{ReconnectOnRead: true})
+	e := newEnv(t, testkit.FanOut("east", "west", "north"), simulator.Options{ReconnectOnRead: true})
 	dests := []string{"west", "north"}
 	arns, tokens := map[string]string{}, map[string]string{}
 	for _, d := range dests {

@@ -15,7 +15,6 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/replica-tls/replica-tls/infra/dataplane/dptest"
-	"github.com/replica-tls/replica-tls/infra/simulator"
 	"github.com/replica-tls/replica-tls/infra/testkit"
 	"github.com/replica-tls/replica-tls/shared/certs"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
@@ -114,25 +113,12 @@ func TestRotationUnderLoad(t *testing.T) {
 	}
 }
 
-// twoReplicas: east/1 replicates to west/1 and north/1, every database a real redis-server.
-func twoReplicas() *simulator.Topology {
-	user := func(c string) []simulator.UserSpec {
-		return []simulator.UserSpec{{Username: "admin@" + c + ".redis.local", Password: c + "-admin-wire-password", Role: simulator.RoleAdmin}}
-	}
-	return &simulator.Topology{Clusters: []simulator.ClusterSpec{
-		{Name: "east", FQDN: "east.redis.local", Users: user("east"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders", Port: 12000}}},
-		{Name: "west", FQDN: "west.redis.local", Users: user("west"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-w", Port: 12001,
-			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
-		{Name: "north", FQDN: "north.redis.local", Users: user("north"), Databases: []simulator.DBSpec{{UID: 1, Name: "orders-n", Port: 12002,
-			ReplicaOf: []simulator.ReplicaOfSpec{{Cluster: "east", DB: 1}}}}},
-	}}
-}
 
 // TestTwoRotationsUnderLoad rotates the syncer certificates of both destination clusters of one
 // source at the same moment, while writes flow to the source and both replicas are read: leases
 // serialise the two runs' changes to the source's trust list, and replication never stops.
 func TestTwoRotationsUnderLoad(t *testing.T) {
-	f := newFixtureWith(t, twoReplicas())
+	f := newFixtureWith(t, testkit.FanOut("east", "west", "north"))
 	for _, d := range []string{"west", "north"} {
 		f.invoke(`{"destination":{"cluster":"` + d + `","database":1},"tls_scope":"replica"}`)
 	}
