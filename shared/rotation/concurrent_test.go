@@ -12,7 +12,6 @@ import (
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
 
-
 // TestTwoSyncerRotationsAtOnce: the syncer certificates of two destination clusters of one source
 // rotate at the same moment, every step of both run concurrently (two containers sharing only the
 // lease table), with the simulator re-checking every link on every read. Before leases both setSecret

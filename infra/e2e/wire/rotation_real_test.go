@@ -113,7 +113,6 @@ func TestRotationUnderLoad(t *testing.T) {
 	}
 }
 
-
 // TestTwoRotationsUnderLoad rotates the syncer certificates of both destination clusters of one
 // source at the same moment, while writes flow to the source and both replicas are read: leases
 // serialise the two runs' changes to the source's trust list, and replication never stops.
