@@ -2,6 +2,7 @@ package rotation_test
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/simulator"
 	"github.com/replica-tls/replica-tls/infra/testkit"
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/rotation"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
 
@@ -61,6 +63,48 @@ func TestTwoSyncerRotationsAtOnce(t *testing.T) {
 		if !slices.Contains(e.trusted("east", 1), newFP) {
 			t.Errorf("east/1 does not trust %s's new syncer certificate", d)
 		}
+	}
+	e.events()
+}
+
+// TestDuplicateSetSecretInstallsOnce: the same setSecret delivered twice at once (Secrets Manager
+// retries a step it thinks timed out) installs the certificate once: the second run waits for the
+// certificate's lease, then finds the cluster already presenting the pending certificate.
+func TestDuplicateSetSecretInstallsOnce(t *testing.T) {
+	e := newEnv(t, nil, simulator.Options{ReconnectOnRead: true})
+	e.enableRotation("west", secretstore.Syncer)
+	arn := e.arn("west", secretstore.Syncer)
+	token := e.startRotation("west", secretstore.Syncer)
+	e.mustStep(rotation.CreateSecret, arn, token)
+	west := e.st.Sim.Cluster("west")
+	west.SetLatency(40 * time.Millisecond) // widen the window between reading the cluster and installing
+	west.ResetCalls()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = e.step(rotation.SetSecret, arn, token)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("setSecret delivery %d: %v", i+1, err)
+		}
+	}
+	installs := 0
+	for route, n := range west.Calls() {
+		if strings.HasPrefix(route, "PUT /v1/cluster/") {
+			installs += n
+		}
+	}
+	if installs != 1 {
+		t.Errorf("two deliveries of setSecret installed the certificate %d times, want once (%v)", installs, west.Calls())
+	}
+	if e.presented("west", secretstore.Syncer) != e.certOf("west", secretstore.Syncer, token) {
+		t.Error("west does not present the pending certificate")
 	}
 	e.events()
 }
