@@ -20,6 +20,7 @@ import (
 	"github.com/replica-tls/replica-tls/shared/eventbus"
 	"github.com/replica-tls/replica-tls/shared/inventory"
 	"github.com/replica-tls/replica-tls/shared/lease"
+	"github.com/replica-tls/replica-tls/shared/logging"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 	"github.com/replica-tls/replica-tls/shared/trigger"
@@ -42,7 +43,8 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 	if cfg.LeaseWait <= 0 {
 		cfg.LeaseWait = DefaultLeaseWait
 	}
-	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// JSON lines with the invocation's request id on every line (lambdacontext's member names).
+	logger := logging.NewAt(logOut, cfg.LogLevel)
 	store := secretstore.New(secretsmanager.NewFromConfig(awsCfg), secretstore.Options{
 		Prefix: cfg.SecretPrefix, CacheTTL: cfg.CacheTTL,
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/replica-tls/replica-tls/shared/logging"
 	"github.com/replica-tls/replica-tls/shared/trigger"
 )
 
@@ -132,18 +133,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", EnvDefaultScope, err)
 	}
 	c.DefaultScope = s
-	switch lv := strings.ToLower(getenv(EnvLogLevel)); lv {
-	case "", "info":
-		c.LogLevel = slog.LevelInfo
-	case "debug":
-		c.LogLevel = slog.LevelDebug
-	case "warn", "warning":
-		c.LogLevel = slog.LevelWarn
-	case "error":
-		c.LogLevel = slog.LevelError
-	default:
-		return Config{}, fmt.Errorf("%s=%q: want debug, info, warn or error", EnvLogLevel, lv)
+	// Lambda's own log level setting (AWS_LAMBDA_LOG_LEVEL) wins over LOG_LEVEL.
+	level, err := logging.LevelFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
 	}
+	c.LogLevel = level
 	if v := getenv(EnvCacheTTL); v != "" {
 		if secs, err := strconv.Atoi(v); err == nil {
 			c.CacheTTL = time.Duration(secs) * time.Second

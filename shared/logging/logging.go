@@ -42,8 +42,13 @@ func New(w io.Writer, getenv func(string) string) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewAt(w, level), nil
+}
+
+// NewAt is New at a level already read (LevelFromEnv).
+func NewAt(w io.Writer, level slog.Level) *slog.Logger {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: replaceAttr})
-	return slog.New(requestIDHandler{h}), nil
+	return slog.New(requestIDHandler{h})
 }
 
 // LevelFromEnv returns the level AWS_LAMBDA_LOG_LEVEL names (TRACE, DEBUG, INFO, WARN, ERROR, FATAL),
