@@ -421,6 +421,14 @@ func (r *Rotator) test(ctx context.Context, req *request, res *Result) error {
 		res.Outcome = audit.Skipped
 		return r.outcomeEvent(ctx, req, AuditTest, audit.Skipped, nil, map[string]any{"reason": "the token is AWSCURRENT: this rotation is finished"})
 	}
+	if copied := r.copyOfCurrent(ctx, req); copied != nil {
+		req.pending = summaryOf(copied.Certificate)
+		res.Outcome = audit.Skipped
+		res.Message = "configuration test: " + reasonConfigTest
+		return r.outcomeEvent(ctx, req, AuditTest, audit.Skipped, nil, map[string]any{
+			"reason": reasonConfigTest, "configuration_test": true, "current_version_id": copied.VersionID,
+		})
+	}
 	fail := func(err error) error { return r.outcomeEvent(ctx, req, AuditTest, audit.Failed, err, nil) }
 	certPEM, _, _, err := r.pendingPair(ctx, req)
 	if err != nil {
@@ -472,6 +480,47 @@ func (r *Rotator) test(ctx context.Context, req *request, res *Result) error {
 			return fail(err)
 		}
 	}
+}
+
+// reasonConfigTest is why a configuration test is skipped (audit details and Result.Message).
+const reasonConfigTest = "the pending version is a copy of AWSCURRENT (same certificate, same key or none), " +
+	"as Secrets Manager stages it to test the rotation configuration: no new certificate, nothing changed, nothing to test"
+
+// copyOfCurrent recognises Secrets Manager's configuration test and returns the AWSCURRENT version
+// the pending one copies; nil means a rotation's pending certificate, to be tested in full.
+//
+// When rotation is enabled without rotating at once (RotateSecret with RotateImmediately false, as
+// the template does), Secrets Manager "tests the rotation configuration by running the testSecret
+// step of the Lambda rotation function. The test creates an AWSPENDING version of the secret and
+// then removes it." What we rely on: that version holds a copy of the AWSCURRENT value, and no other
+// step runs for its token. A copy of a recorded certificate has no key, which the full test would
+// refuse (invalid_pending_certificate), making enabling rotation fail.
+//
+// The recognition cannot skip a real rotation's test: createSecret never stores a copy (it always
+// generates a new key, or keeps what the version already holds), so the pending version of a
+// rotation that ran createSecret never equals AWSCURRENT. A version that does equal it rotates
+// nothing in: the clusters run on that very certificate already. The certificate and the key (or
+// their absence) must match byte for byte; anything unreadable or different is not recognised.
+func (r *Rotator) copyOfCurrent(ctx context.Context, req *request) *secretstore.CertVersion {
+	cur, err := r.cfg.Secrets.Cert(ctx, req.cluster, req.kind, secretstore.StageCurrent)
+	if err != nil || cur.VersionID == "" || cur.VersionID == req.Token {
+		return nil
+	}
+	pend, err := r.cfg.Secrets.Cert(ctx, req.cluster, req.kind, secretstore.StagePending)
+	if err != nil || pend.VersionID != req.Token || pend.Certificate != cur.Certificate || pend.HasKey != cur.HasKey {
+		return nil
+	}
+	if cur.HasKey {
+		_, curKey, err := r.cfg.Secrets.CertWithKey(ctx, req.cluster, req.kind, cur.VersionID)
+		if err != nil {
+			return nil
+		}
+		_, pendKey, err := r.cfg.Secrets.CertWithKey(ctx, req.cluster, req.kind, req.Token)
+		if err != nil || pendKey != curKey {
+			return nil
+		}
+	}
+	return &cur
 }
 
 // snapshotDBs indexes the fleet's databases.

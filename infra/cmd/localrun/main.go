@@ -27,6 +27,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/localrun"
 	"github.com/replica-tls/replica-tls/infra/localstack"
 	"github.com/replica-tls/replica-tls/shared/certs"
+	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
 
 func main() {
@@ -57,7 +58,7 @@ func invoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fn := fs.String("fn", "", "function logical id in template.yaml")
 	eventFile := fs.String("event", "", "event file (e.g. events/replica-created-replica-scope.json)")
-	noRegister := fs.Bool("no-register", false, "do not register the simulated clusters in Secrets Manager first")
+	noRegister := fs.Bool("no-register", false, "do not register the simulated clusters (API secrets, pins, presented certificates) in Secrets Manager first")
 	verbose := fs.Bool("v", false, "show the function's log")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -82,7 +83,7 @@ func invoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer sess.Close(context.WithoutCancel(ctx))
 	if !*noRegister {
-		if err := sess.Stack.Register(ctx); err != nil {
+		if err := registerClusters(ctx, sess.Stack); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 3
 		}
@@ -99,6 +100,32 @@ func invoke(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// registerClusters leaves the simulated clusters as registering them does on AWS: the API secret
+// (what the operator stores), then what ClusterRegisteredFunction adds before it touches any link:
+// the API secret pinned to the cluster's FQDN and the syncer and proxy certificates each cluster
+// presents recorded as AWSCURRENT (no key: a cluster does not give its keys away). Without the
+// recorded certificates every reconciling function stops at no_certificate. The links are left as
+// they are, so the invoked function is the one that secures them.
+func registerClusters(ctx context.Context, st *localstack.Stack) error {
+	if err := st.Register(ctx); err != nil {
+		return err
+	}
+	if err := st.Pin(ctx); err != nil {
+		return err
+	}
+	for _, c := range st.Sim.Clusters() {
+		h := st.Sim.Cluster(c.Name)
+		syncer, _ := h.SyncerCert()
+		proxy, _ := h.ProxyCert()
+		for kind, pemText := range map[secretstore.Kind]string{secretstore.Syncer: syncer, secretstore.Proxy: proxy} {
+			if _, err := st.Store.PutCert(ctx, c.Name, kind, secretstore.PutCert{Certificate: pemText}); err != nil {
+				return fmt.Errorf("record the %s certificate of cluster %s: %w", kind, c.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
