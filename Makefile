@@ -12,7 +12,7 @@ FUNCTIONS := ReplicaCreatedFunction:replica-created ClusterRegisteredFunction:cl
              CertRotationFunction:cert-rotation SecretChangedFunction:secret-changed \
              SweepFunction:sweep
 
-.PHONY: all test test-short lint build demo sim invoke bench bench-sweep bench-rotation fuzz cfn-lint clean help
+.PHONY: all test test-short lint build demo sim invoke bench bench-sweep bench-rotation bench-init fuzz cfn-lint clean help
 
 all: lint test
 
@@ -24,6 +24,7 @@ help:
 	@echo "make sim    - start the cluster simulator on local defaults and print its endpoints"
 	@echo "make invoke FN=<LogicalId> EVENT=events/<file>  - run one function on an event, docker-free"
 	@echo "make bench  - benchmarks (make bench-sweep: the 1,000-database sweep; make bench-rotation: proxy window)"
+	@echo "make bench-init - INIT of every function under the RIE against a minimal SDK bootstrap, and sizes"
 
 test: cfn-lint
 	$(GO) test -count=1 -timeout 20m $(PKGS)
@@ -93,3 +94,7 @@ fuzz:
 
 clean:
 	rm -rf $(BIN) .aws-sam .local
+
+# INIT of every function vs a minimal bootstrap with the same AWS clients (the floor), in one run.
+bench-init:
+	$(GO) test -run '^$$' -bench '^BenchmarkInit$$' -benchtime 1x -count 1 ./infra/lambdarun/

@@ -22,6 +22,11 @@ const riePackage = RIEModule + "/cmd/aws-lambda-rie"
 // (CGO_ENABLED=0 GOOS=linux -tags lambda.norpc -trimpath -ldflags='-s -w'), but for the host's
 // architecture so that it runs here, and returns the absolute path of outDir/bootstrap.
 func Build(ctx context.Context, repoRoot string, fn Function, outDir string) (string, error) {
+	return buildFor(ctx, repoRoot, fn, outDir, runtime.GOARCH)
+}
+
+// buildFor is Build for goarch: arm64 gives the binary Lambda runs, to measure its size.
+func buildFor(ctx context.Context, repoRoot string, fn Function, outDir, goarch string) (string, error) {
 	clean := path.Clean(filepath.ToSlash(fn.CodeDir))
 	if fn.CodeDir == "" || path.IsAbs(clean) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", fmt.Errorf("build %s: code dir %q must name a folder inside the repository", fn.LogicalID, fn.CodeDir)
@@ -30,7 +35,7 @@ func Build(ctx context.Context, repoRoot string, fn Function, outDir string) (st
 		return "", fmt.Errorf("build %s: no folder %s in %s (set Metadata.LocalCodeDir in the template)", fn.LogicalID, clean, repoRoot)
 	}
 	out, err := goBuild(ctx, repoRoot, outDir, "bootstrap", []string{
-		"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + runtime.GOARCH,
+		"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + goarch,
 	}, "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "./"+clean)
 	if err != nil {
 		return "", fmt.Errorf("build %s from %s: %w", fn.LogicalID, clean, err)

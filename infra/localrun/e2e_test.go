@@ -13,6 +13,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/localstack"
 	"github.com/replica-tls/replica-tls/infra/testkit"
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 )
 
 var motoURL string
@@ -209,7 +210,7 @@ func hasOutcome(evs []awslocal.Captured, o audit.Outcome) bool {
 // checkAudit validates every event against the schema and scans it for the stack's secrets.
 func checkAudit(t *testing.T, st *localstack.Stack, evs []awslocal.Captured) {
 	t.Helper()
-	v, err := audit.NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/awslocal"
 	"github.com/replica-tls/replica-tls/infra/testkit"
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 	"github.com/replica-tls/replica-tls/shared/certs"
 	"github.com/replica-tls/replica-tls/shared/sweep"
 )
@@ -353,7 +354,7 @@ func TestNotificationsAreReadable(t *testing.T) {
 		{"sweep failed", sweepFailed, "FailureNotificationRule", []string{"Sweep Summary, step sweep failed", "no_cluster_readable"}},
 		{"step succeeded", succeeded, "", nil},
 	}
-	validator, err := audit.NewValidator()
+	validator, err := schema.NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/moto"
 	"github.com/replica-tls/replica-tls/infra/simulator"
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
 	"github.com/replica-tls/replica-tls/shared/trigger"
 )
@@ -146,7 +147,7 @@ func AuditEvents(t testing.TB, st *localstack.Stack, wait time.Duration) []awslo
 	if err != nil {
 		t.Fatalf("drain audit events: %v", err)
 	}
-	v, err := audit.NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
 		t.Fatalf("schema: %v", err)
 	}

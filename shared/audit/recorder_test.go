@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 	"github.com/replica-tls/replica-tls/shared/certs"
 )
 
@@ -65,9 +66,9 @@ func TestRecorderFillsFields(t *testing.T) {
 		},
 	}
 	idPattern := regexp.MustCompile(`^[0-9a-f]{32}$`)
-	v, err := NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
-		t.Fatalf("NewValidator: %v", err)
+		t.Fatalf("schema.NewValidator: %v", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

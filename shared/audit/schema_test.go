@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 	"github.com/replica-tls/replica-tls/shared/certs"
 )
 
@@ -60,9 +61,9 @@ func mutated(t *testing.T, change func(m map[string]any)) []byte {
 }
 
 func TestValidateAcceptsGoodEvents(t *testing.T) {
-	v, err := NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
-		t.Fatalf("NewValidator: %v", err)
+		t.Fatalf("schema.NewValidator: %v", err)
 	}
 	minimal := Event{SchemaVersion: SchemaVersion, ID: "ffffffffffffffffffffffffffffffff", Time: time.Now(), RunID: "r", Trigger: Trigger{Kind: "schedule"}, Step: "sweep", Outcome: Skipped}
 	tests := []struct {
@@ -85,9 +86,9 @@ func TestValidateAcceptsGoodEvents(t *testing.T) {
 }
 
 func TestValidateRejectsBadEvents(t *testing.T) {
-	v, err := NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
-		t.Fatalf("NewValidator: %v", err)
+		t.Fatalf("schema.NewValidator: %v", err)
 	}
 	tests := []struct {
 		name   string
@@ -141,7 +142,7 @@ func TestValidateErrorDoesNotQuoteValues(t *testing.T) {
 		m["id"] = leak
 		m["time"] = leak
 	})
-	err := Validate(detail)
+	err := schema.Validate(detail)
 	if err == nil {
 		t.Fatal("Validate accepted a bad id and time")
 	}
@@ -154,11 +155,11 @@ func TestValidateErrorDoesNotQuoteValues(t *testing.T) {
 // field added to Event without a schema change cannot slip through.
 func TestSchemaIsStrict(t *testing.T) {
 	var doc map[string]any
-	if err := json.Unmarshal(Schema(), &doc); err != nil {
+	if err := json.Unmarshal(schema.JSON(), &doc); err != nil {
 		t.Fatalf("schema is not JSON: %v", err)
 	}
-	if got := doc["$id"]; got != SchemaID || !strings.Contains(SchemaID, "v"+SchemaVersion) {
-		t.Errorf("$id = %v, want %s carrying version %s", got, SchemaID, SchemaVersion)
+	if got := doc["$id"]; got != schema.ID || !strings.Contains(schema.ID, "v"+SchemaVersion) {
+		t.Errorf("$id = %v, want %s carrying version %s", got, schema.ID, SchemaVersion)
 	}
 	if got := doc["$schema"]; got != "https://json-schema.org/draft/2020-12/schema" {
 		t.Errorf("$schema = %v, want draft 2020-12", got)
@@ -194,9 +195,9 @@ func TestSchemaIsStrict(t *testing.T) {
 }
 
 func TestSchemaCopyIsIndependent(t *testing.T) {
-	s := Schema()
+	s := schema.JSON()
 	s[0] = 'X'
-	if Schema()[0] != '{' {
+	if schema.JSON()[0] != '{' {
 		t.Error("changing the returned schema changed the embedded one")
 	}
 }

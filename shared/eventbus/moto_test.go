@@ -19,6 +19,7 @@ import (
 	"github.com/replica-tls/replica-tls/infra/awslocal"
 	"github.com/replica-tls/replica-tls/infra/moto"
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 )
 
 // motoURL is the moto_server TestMain started for this package; empty when it is missing and
@@ -118,7 +119,7 @@ func TestPublishToMoto(t *testing.T) {
 	if len(got) != len(sent) {
 		t.Fatalf("tap received %d events, want %d", len(got), len(sent))
 	}
-	v, err := audit.NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
 		t.Fatalf("NewValidator: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/audit/schema"
 	"github.com/replica-tls/replica-tls/shared/certs"
 	"github.com/replica-tls/replica-tls/shared/reapi"
 )
@@ -398,14 +399,14 @@ type fakeAuditor struct {
 	reject  func(audit.Event) error
 	rec     *audit.Recorder
 	sink    *audit.Memory
-	valid   *audit.Validator
+	valid   *schema.Validator
 	invalid []error
 }
 
 // newAuditor returns an auditor whose schema violations fail the test when it ends.
 func newAuditor(t testing.TB) *fakeAuditor {
 	t.Helper()
-	v, err := audit.NewValidator()
+	v, err := schema.NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package audit
+// Package schema holds the committed JSON Schema of audit event details and a validator for it.
+// Only tests and test tooling validate events; it lives apart from package audit so that no Lambda
+// bootstrap links the JSON Schema library.
+package schema
 
 import (
 	_ "embed"
@@ -12,16 +15,16 @@ import (
 	"golang.org/x/text/message"
 )
 
-// SchemaID is the $id of the committed JSON Schema for SchemaVersion; it changes with the version.
-const SchemaID = "https://github.com/replica-tls/replica-tls/schemas/audit-event/v1.0.json"
+// ID is the $id of the committed JSON Schema for audit.SchemaVersion; it changes with the version.
+const ID = "https://github.com/replica-tls/replica-tls/schemas/audit-event/v1.0.json"
 
 // schemaJSON is a string, not a []byte, so the embedded schema cannot be modified at run time.
 //
-//go:embed schema/audit-event.v1.json
+//go:embed audit-event.v1.json
 var schemaJSON string
 
-// Schema returns the JSON Schema (draft 2020-12) every event detail conforms to.
-func Schema() []byte { return []byte(schemaJSON) }
+// JSON returns the JSON Schema (draft 2020-12) every event detail conforms to.
+func JSON() []byte { return []byte(schemaJSON) }
 
 // Validator checks event details against the schema. Construct it once and reuse it: compiling the
 // schema costs far more than validating. It is safe for concurrent use.
@@ -37,10 +40,10 @@ func NewValidator() (*Validator, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat() // draft 2020-12 treats format as an annotation unless asked
-	if err := c.AddResource(SchemaID, doc); err != nil {
+	if err := c.AddResource(ID, doc); err != nil {
 		return nil, fmt.Errorf("load audit event schema: %w", err)
 	}
-	s, err := c.Compile(SchemaID)
+	s, err := c.Compile(ID)
 	if err != nil {
 		return nil, fmt.Errorf("compile audit event schema: %w", err)
 	}
@@ -64,7 +67,7 @@ func (v *Validator) Validate(detail []byte) error {
 	}
 	var problems []string
 	collectProblems(ve, message.NewPrinter(language.English), &problems)
-	return fmt.Errorf("audit event detail does not match schema %s: %s", SchemaVersion, strings.Join(problems, "; "))
+	return fmt.Errorf("audit event detail does not match schema %s: %s", ID, strings.Join(problems, "; "))
 }
 
 // Validate checks one event detail against the schema, compiling it for this call only.
