@@ -184,3 +184,31 @@ func FuzzParseEvents(f *testing.F) {
 		}
 	})
 }
+
+func TestValidClusterName(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"lower-case letters and digits", "east1", true},
+		{"a hyphen inside", "us-east-1", true},
+		{"a digit first", "0zone", true},
+		{"63 characters", strings.Repeat("a", 63), true},
+		{"64 characters", strings.Repeat("a", 64), false},
+		{"empty", "", false},
+		{"a hyphen first", "-east", false},
+		{"upper case", "East", false},
+		{"an underscore", "east_1", false},
+		{"a dot", "east.1", false},
+		{"a slash", "east/api", false},
+		{"non-ASCII", "ést", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidClusterName(tt.in); got != tt.want {
+				t.Errorf("ValidClusterName(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
