@@ -107,9 +107,11 @@ func TestConcurrentReplicaCreatedLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: %v", r, err)
 		}
-		if ms := int(time.Since(start).Milliseconds()); ms > slowest && r > 1 { // round 1 includes cold starts
+		ms := int(time.Since(start).Milliseconds())
+		if ms > slowest && r > 1 { // round 1 includes cold starts
 			slowest = ms
 		}
+		t.Logf("round %d: %d concurrent runs in %d ms", r, dests, ms)
 		for i, res := range results {
 			if res.FunctionError != nil {
 				failedRuns++
