@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/replica-tls/replica-tls/shared/inventory"
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/trigger"
@@ -61,13 +62,19 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	for name, ferr := range fleet.Errors {
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf("cluster %s could not be read: %v", name, ferr))
 	}
-	recorded, warnings := h.app.RecordFleetCertificates(ctx, rec, fleet, ev.DryRun)
-	resp.Warnings = append(resp.Warnings, warnings...)
 	ref := reconcile.LinkRef{DestCluster: ev.Destination.Cluster, DestDB: ev.Destination.Database}
 	if ev.Source != nil {
 		ref.SourceCluster, ref.SourceDB = ev.Source.Cluster, ev.Source.Database
 	}
 	pol := reconcile.Policy{Scope: reconcile.Scope(ev.TLSScope), ClientAuth: *ev.ClientAuthentication, DryRun: ev.DryRun, Stated: true}
+	// A link that cannot resolve is refused before anything is recorded: a rejected event writes
+	// nothing at all. The reconciler audits the refusal.
+	var recorded []inventory.Result
+	if reconcile.CheckLink(fleet, ref, pol) == nil {
+		var warnings []string
+		recorded, warnings = h.app.RecordFleetCertificates(ctx, rec, fleet, ev.DryRun)
+		resp.Warnings = append(resp.Warnings, warnings...)
+	}
 	res, err := h.app.Reconciler(rec, recorded...).ReconcileLink(ctx, fleet, ref, pol)
 	resp.Calls, resp.Writes, resp.Changed = res.Calls, res.Writes, res.Changed()
 	resp.Links = lambdaapp.Summaries(res.Links)

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/replica-tls/replica-tls/shared/secretstore"
 	"github.com/replica-tls/replica-tls/shared/trigger"
 	"math/big"
 	"os"
@@ -311,6 +312,13 @@ func TestBadInputIsRejectedAndChangesNothing(t *testing.T) {
 			srcAfter, dstAfter := testkit.ReadDB(t, f.st, "east", 1), testkit.ReadDB(t, f.st, "west", 1)
 			if srcAfter.TLSMode != srcBefore.TLSMode || dstAfter.ReplicaSources[0].Encryption != dstBefore.ReplicaSources[0].Encryption {
 				t.Errorf("state changed")
+			}
+			if tt.setup == nil { // bad events: nothing recorded in Secrets Manager either
+				for _, c := range []string{"east", "west"} {
+					if vs, err := f.st.Store.CertVersions(context.Background(), c, secretstore.Syncer); !errors.Is(err, secretstore.ErrNotFound) {
+						t.Errorf("a rejected event recorded %s's syncer certificate (%d versions, %v)", c, len(vs), err)
+					}
+				}
 			}
 			evs := testkit.AuditEvents(t, f.st, 2*time.Second)
 			var rejected []audit.Event

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -86,3 +87,17 @@ const CodeIdentity = "identity_mismatch"
 
 // IdentityError refuses a cluster whose reported name does not fit its registration.
 func IdentityError(msg string) *RejectError { return reject(CodeIdentity, msg, nil) }
+
+// CheckLink says, without any I/O or audit, whether ref resolves to links in the fleet: what
+// ReconcileLink would refuse as bad input (an unknown cluster or database, a database that is not a
+// replica, a source it does not replicate from). Callers check it before any other write, so that a
+// rejected event writes nothing at all.
+func CheckLink(fleet *Fleet, ref LinkRef, pol Policy) error {
+	ru := &run{fleet: fleet, pol: pol, links: fleet.Links()}
+	_, err := ru.selectLinks(ref)
+	var rej *RejectError
+	if errors.As(err, &rej) {
+		return err
+	}
+	return nil // not bad input: ReconcileLink reports it as it happens
+}
