@@ -7,7 +7,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
+	"github.com/replica-tls/replica-tls/shared/metrics"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/rotation"
 	"github.com/replica-tls/replica-tls/shared/trigger"
@@ -31,6 +33,8 @@ type response struct {
 
 func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response, error) {
 	start := time.Now()
+	m := h.app.Metrics()
+	defer m.Flush(ctx) // before returning: Lambda freezes the environment after
 	var ev events.SecretsManagerSecretRotationEvent
 	err := json.Unmarshal(payload, &ev)
 	eventID := ev.ClientRequestToken
@@ -59,5 +63,11 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	})
 	res, err := r.Handle(ctx, rotation.Request{Step: rotation.Step(ev.Step), SecretID: ev.SecretID, Token: ev.ClientRequestToken})
 	resp.Result = res
+	switch {
+	case err != nil:
+		m.Add(metrics.RotationFailed, metrics.Count, 1) // the "rotation failed" alarm watches it
+	case res.Outcome == audit.Succeeded:
+		m.Add(metrics.RotationSucceeded, metrics.Count, 1)
+	}
 	return resp, err
 }

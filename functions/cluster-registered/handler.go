@@ -42,6 +42,8 @@ type response struct {
 
 func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response, error) {
 	start := time.Now()
+	m := h.app.Metrics()
+	defer m.Flush(ctx) // before returning: Lambda freezes the environment after
 	env, err := trigger.ParseEnvelope(payload)
 	var ev trigger.ClusterRegistered
 	if err == nil {
@@ -98,6 +100,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	pol := reconcile.Policy{Scope: reconcile.Scope(h.app.Config.DefaultScope), ClientAuth: true, DryRun: ev.DryRun}
 	res, err := h.app.Reconciler(rec, results...).ReconcileCluster(ctx, fleet, ev.Cluster, pol)
 	resp.Calls, resp.Writes = res.Calls, res.Writes
+	m.Links(res.Links, res.Calls, res.Writes)
 	resp.Links = lambdaapp.Summaries(res.Links)
 	return resp, err
 }

@@ -34,6 +34,8 @@ type response struct {
 
 func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response, error) {
 	start := time.Now()
+	m := h.app.Metrics()
+	defer m.Flush(ctx) // before returning: Lambda freezes the environment after
 	env, err := trigger.ParseEnvelope(payload)
 	var ev trigger.ReplicaCreated
 	if err == nil {
@@ -77,6 +79,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	}
 	res, err := h.app.Reconciler(rec, recorded...).ReconcileLink(ctx, fleet, ref, pol)
 	resp.Calls, resp.Writes, resp.Changed = res.Calls, res.Writes, res.Changed()
+	m.Links(res.Links, res.Calls, res.Writes)
 	resp.Links = lambdaapp.Summaries(res.Links)
 	if !ev.DryRun {
 		resp.Warnings = append(resp.Warnings, h.app.RememberPolicies(ctx, rec, pol, env, res.Links)...)

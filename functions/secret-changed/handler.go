@@ -42,6 +42,8 @@ type response struct {
 
 func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response, error) {
 	start := time.Now()
+	m := h.app.Metrics()
+	defer m.Flush(ctx) // before returning: Lambda freezes the environment after
 	env, err := trigger.ParseEnvelope(payload)
 	var ch change
 	if err == nil {
@@ -98,6 +100,7 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	// and as a source (its proxy certificate in destination entries, its client certificates).
 	res, err := r.ReconcileCluster(ctx, fleet, cluster, pol)
 	resp.Calls, resp.Writes = res.Calls, res.Writes
+	m.Links(res.Links, res.Calls, res.Writes)
 	resp.Links = lambdaapp.Summaries(res.Links)
 	if err != nil {
 		if lambdaapp.IsRejection(err) && len(res.Links) == 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/replica-tls/replica-tls/shared/audit"
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
+	"github.com/replica-tls/replica-tls/shared/metrics"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/sweep"
 )
@@ -25,6 +26,8 @@ type response struct {
 
 func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response, error) {
 	start := time.Now()
+	m := h.app.Metrics()
+	defer m.Flush(ctx) // before returning: Lambda freezes the environment after
 	req, tr, err := sweep.ParseRequest(payload)
 	// The grace sink lets the failures of work cut short by the deadline still reach the audit trail.
 	rec := audit.NewRecorder(sweep.GraceSink(h.app.Sink), audit.Run{
@@ -36,6 +39,11 @@ func (h *handler) handle(ctx context.Context, payload json.RawMessage) (response
 	}
 	rep, err := h.sweeper.Run(ctx, rec, req)
 	resp.Report = rep
+	m.Links(rep.Reports, rep.Calls, rep.Writes)
+	m.Add(metrics.DriftDetected, metrics.Count, float64(rep.Drift))
+	if err == nil && !req.DryRun {
+		m.Add(metrics.SweepCompleted, metrics.Count, 1) // the "no sweep for 26 hours" alarm watches it
+	}
 	resp.Links = lambdaapp.Summaries(notInSync(rep.Reports))
 	return resp, err
 }

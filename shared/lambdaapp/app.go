@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,6 +22,7 @@ import (
 	"github.com/replica-tls/replica-tls/shared/inventory"
 	"github.com/replica-tls/replica-tls/shared/lease"
 	"github.com/replica-tls/replica-tls/shared/logging"
+	"github.com/replica-tls/replica-tls/shared/metrics"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/secretstore"
 	"github.com/replica-tls/replica-tls/shared/trigger"
@@ -35,6 +37,9 @@ type App struct {
 	Registry *Registry
 	Leases   *lease.Store
 	Now      func() time.Time
+
+	metricsOut io.Writer   // where EMF lines go: the function's log
+	cold       atomic.Bool // no invocation yet in this container
 }
 
 // New assembles an App from AWS configuration (config.LoadDefaultConfig in production; it honours
@@ -42,6 +47,10 @@ type App struct {
 func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 	if cfg.LeaseWait <= 0 {
 		cfg.LeaseWait = DefaultLeaseWait
+	}
+	if cfg.Metrics.Namespace == "" && cfg.Metrics.Service == "" {
+		// A Config built in code rather than from the environment: the environment's defaults.
+		cfg.Metrics, _ = metrics.ConfigFromEnv(func(string) string { return "" })
 	}
 	// JSON lines with the invocation's request id on every line (lambdacontext's member names).
 	logger := logging.NewAt(logOut, cfg.LogLevel)
@@ -52,7 +61,7 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 	// A rare duplicate audit event is harmless (each carries a unique id); a lost one fails the run closed.
 	eb := eventbridge.NewFromConfig(awsCfg)
 	sink := eventbus.New(eb, cfg.AuditBus, eventbus.Options{Logger: logger})
-	return &App{
+	app := &App{
 		Config:   cfg,
 		Logger:   logger,
 		Store:    store,
@@ -65,7 +74,11 @@ func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 			TTL:  cfg.LeaseTTL,
 		}),
 		Now: time.Now,
+
+		metricsOut: logOut,
 	}
+	app.cold.Store(true)
+	return app
 }
 
 // RunLeases are the leases of one run: held in DynamoDB in the run's name.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/replica-tls/replica-tls/shared/logging"
+	"github.com/replica-tls/replica-tls/shared/metrics"
 	"github.com/replica-tls/replica-tls/shared/trigger"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	MaxResponseBytes int64
 	AllowedSources   []string
 	AllowDowngrade   bool
+	// Metrics names the CloudWatch embedded-metric-format namespace and service
+	// (POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_DISABLED).
+	Metrics metrics.Config
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in production), applying defaults and
@@ -98,6 +102,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("%s=%q: want true or false", EnvAllowDowngrade, v)
 	}
+	mc, err := metrics.ConfigFromEnv(getenv)
+	if err != nil {
+		return Config{}, fmt.Errorf("metrics: %w", err)
+	}
+	c.Metrics = mc
 	if v := getenv(EnvLeaseTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second || d > 15*time.Minute {
