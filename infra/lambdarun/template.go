@@ -208,7 +208,7 @@ func (r resolver) resolve(n *yaml.Node) (string, bool) {
 	if n == nil {
 		return "", true
 	}
-	fnName, arg := intrinsic(n)
+	fnName, arg := Intrinsic(n)
 	switch fnName {
 	case "":
 		if n.Kind == yaml.ScalarNode {
@@ -244,7 +244,7 @@ func (r resolver) ref(name string) (string, bool) {
 	}
 	// CloudFormation allows only literal defaults; anything else is not resolved (nor followed).
 	if def := deref(r.params[name]); def != nil && def.Kind == yaml.ScalarNode {
-		if fnName, _ := intrinsic(def); fnName == "" {
+		if fnName, _ := Intrinsic(def); fnName == "" {
 			return def.Value, true
 		}
 	}
@@ -319,9 +319,13 @@ func (r resolver) join(arg *yaml.Node) (string, bool) {
 	return strings.Join(parts, scalar(arg.Content[0])), true
 }
 
-// intrinsic recognises a CloudFormation function in short (!Sub x) or long ({Fn::Sub: x}, {Ref: x})
-// form and returns its name without prefix and its argument.
-func intrinsic(n *yaml.Node) (string, *yaml.Node) {
+// Intrinsic recognises a CloudFormation function in short (!Sub x) or long ({Fn::Sub: x}, {Ref: x})
+// form and returns its name without prefix ("Ref", "Sub", "GetAtt", "If"...) and its argument; ""
+// for any other node. The template checks read the template with the same rule.
+func Intrinsic(n *yaml.Node) (string, *yaml.Node) {
+	if n == nil {
+		return "", nil
+	}
 	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
 		return strings.TrimPrefix(n.Tag, "!"), n
 	}

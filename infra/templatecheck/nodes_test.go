@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replica-tls/replica-tls/infra/lambdarun"
 )
 
 // doc is template.yaml as YAML nodes, for the checks that must see intrinsic functions (!Ref, !Sub,
@@ -118,26 +120,8 @@ func scalar(n *yaml.Node) string {
 	return n.Value
 }
 
-// intrinsic names the CloudFormation function a node is, in short (!Sub x) or long ({Fn::Sub: x},
-// {Ref: x}) form, without prefix ("Ref", "Sub", "GetAtt", "If", "Split"...), and its argument.
-func intrinsic(n *yaml.Node) (string, *yaml.Node) {
-	if n == nil {
-		return "", nil
-	}
-	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
-		return strings.TrimPrefix(n.Tag, "!"), n
-	}
-	if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
-		key := n.Content[0].Value
-		if key == "Ref" || key == "Condition" {
-			return key, n.Content[1]
-		}
-		if name, ok := strings.CutPrefix(key, "Fn::"); ok {
-			return name, n.Content[1]
-		}
-	}
-	return "", nil
-}
+// intrinsic names the CloudFormation function a node is, and its argument (the runner's rule).
+func intrinsic(n *yaml.Node) (string, *yaml.Node) { return lambdarun.Intrinsic(n) }
 
 // isRef reports whether n is !Ref target.
 func isRef(n *yaml.Node, target string) bool {
