@@ -221,15 +221,21 @@ func (r *Rotator) Handle(ctx context.Context, in Request) (Result, error) {
 // audited failure that changed nothing; Secrets Manager retries the step.
 func (r *Rotator) leased(ctx context.Context, req *request, fn func(ctx context.Context) error) error {
 	ran := false
+	var stepErr error
 	resource := reconcile.CertLease(req.cluster, string(req.kind))
 	err := r.cfg.Leases.Hold(ctx, resource, func(ctx context.Context) error {
 		ran = true
-		return fn(ctx)
+		stepErr = fn(ctx)
+		return stepErr
 	})
 	if !ran {
 		return r.outcomeEvent(ctx, req, auditStep(req.Step), audit.Failed, fmt.Errorf("take the lease on %s: %w", resource, err), nil)
 	}
-	return err
+	if err != nil && stepErr == nil {
+		// The step is done; only the release failed, and the lease expires on its own.
+		r.cfg.Logger.WarnContext(ctx, "lease release failed", "resource", resource, "error", audit.Redact(err.Error()))
+	}
+	return stepErr
 }
 
 // auditStep is the audit step name of a protocol step.
