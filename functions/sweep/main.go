@@ -4,22 +4,20 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/replica-tls/replica-tls/shared/awsenv"
 	"github.com/replica-tls/replica-tls/shared/lambdaapp"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
 	"github.com/replica-tls/replica-tls/shared/sweep"
 )
 
 func main() {
-	ctx := context.Background()
 	cfg, err := lambdaapp.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sweep: configuration:", err)
@@ -30,7 +28,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sweep: configuration:", err)
 		os.Exit(1)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sweep: AWS configuration:", err)
 		os.Exit(1)

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/replica-tls/replica-tls/shared/audit"
+	"github.com/replica-tls/replica-tls/shared/awsenv"
 	"github.com/replica-tls/replica-tls/shared/eventbus"
 	"github.com/replica-tls/replica-tls/shared/inventory"
 	"github.com/replica-tls/replica-tls/shared/lease"
@@ -42,7 +42,7 @@ type App struct {
 	cold       atomic.Bool // no invocation yet in this container
 }
 
-// New assembles an App from AWS configuration (config.LoadDefaultConfig in production; it honours
+// New assembles an App from AWS configuration (awsenv.Load in production; it honours
 // AWS_ENDPOINT_URL, which is how the local runner points functions at moto_server).
 func New(cfg Config, awsCfg aws.Config, logOut io.Writer) *App {
 	if cfg.LeaseWait <= 0 {
@@ -174,14 +174,14 @@ func (a *App) RecordFleetCertificates(ctx context.Context, rec *audit.Recorder, 
 }
 
 // FromEnvironment builds the App the way every function's main does: configuration from the
-// environment, AWS configuration from the standard chain (which honours AWS_ENDPOINT_URL), JSON logs
-// on stderr.
+// environment, AWS configuration from Lambda's environment (awsenv; it honours AWS_ENDPOINT_URL),
+// JSON logs on stderr.
 func FromEnvironment(ctx context.Context) (*App, error) {
 	cfg, err := ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Load(os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
