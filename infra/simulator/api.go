@@ -65,6 +65,15 @@ func (s *Sim) handler(c *cluster) http.Handler {
 	add("/v1/cluster/update_cert", map[string]endpoint{
 		http.MethodPut: write(func(r *http.Request) (int, any) { return s.putUpdateCert(c, r) }),
 	})
+	add("/v1/crdbs/{guid}/health_report", map[string]endpoint{
+		http.MethodGet: read(func(r *http.Request) (int, any) { return s.getCRDBHealth(c, r) }),
+	})
+	add("/v1/crdbs/{guid}/updates", map[string]endpoint{
+		http.MethodPost: write(func(r *http.Request) (int, any) { return s.postCRDBUpdates(c, r) }),
+	})
+	add("/v1/crdb_tasks/{id}", map[string]endpoint{
+		http.MethodGet: read(func(r *http.Request) (int, any) { return s.getCRDBTask(c, r) }),
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, c, "", nil)
 	})

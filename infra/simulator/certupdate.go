@@ -148,6 +148,7 @@ func (s *Sim) installCerts(c *cluster, ups []certUpdate) *apiError {
 	}
 	if certsChanged {
 		s.notifyCerts(c)
+		s.crdbsCertsChanged(c)
 	}
 	return nil
 }

@@ -118,7 +118,9 @@ type cluster struct {
 		n     int
 		shape ActionFailure
 	}
-	unreachable atomic.Bool // read on every accept and request without the lock
+	unreachable atomic.Bool          // read on every accept and request without the lock
+	crdbs       map[string]*crdb     // Active-Active databases with an instance here, by guid (crdb.go)
+	crdbTasks   map[string]*crdbTask // by task id
 }
 
 // sortedDBs lists the databases by uid.
@@ -143,6 +145,7 @@ type db struct {
 	actions       []*action
 	links         map[int]*link // by replica source uid; follows eff
 	nextSourceUID int
+	crdtGUID      string // non-empty: the local instance of an Active-Active database
 }
 
 // endpointUID is the endpoint's id as Redis Enterprise formats it: "<bdb uid>:<n>".

@@ -221,14 +221,14 @@ func ReadDB(t testing.TB, st *localstack.Stack, cluster string, uid int) DB {
 	return db
 }
 
-// Writes counts the mutating calls (PUT without dry_run) a cluster received.
+// Writes counts the mutating calls (PUT without dry_run, POST) a cluster received.
 func Writes(st *localstack.Stack, cluster string) int {
 	n := 0
 	for route, c := range st.Sim.Cluster(cluster).Calls() {
 		switch {
 		case strings.HasPrefix(route, "PUT ") && strings.HasSuffix(route, simulator.DryRunSuffix):
 			n -= c
-		case strings.HasPrefix(route, "PUT "):
+		case strings.HasPrefix(route, "PUT "), strings.HasPrefix(route, "POST "):
 			n += c
 		}
 	}

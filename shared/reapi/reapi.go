@@ -80,6 +80,10 @@ type DB struct {
 	ReplicaSources               []ReplicaSource `json:"replica_sources,omitempty"`
 	ReplicaSync                  string          `json:"replica_sync,omitempty"`
 	Endpoints                    []Endpoint      `json:"endpoints,omitempty"`
+	// CRDT and CRDTGUID mark the local instance of an Active-Active database (bdb object: crdt,
+	// crdt_guid); its syncer connections use the cluster's syncer certificate (crdb.go).
+	CRDT     bool   `json:"crdt,omitempty"`
+	CRDTGUID string `json:"crdt_guid,omitempty"`
 }
 
 // DBUpdate is the body of a partial PUT /v1/bdbs/{uid}: only non-nil fields are sent.

@@ -167,6 +167,7 @@ type request struct {
 	state   tokenState
 	pending *certs.Summary
 	start   time.Time
+	aa      *activeActivePlan // setSecret: the cluster's Active-Active databases, checked first
 }
 
 type tokenState int
@@ -383,9 +384,12 @@ func outcomeOf(err error) audit.Outcome {
 func codeOf(err error) string {
 	var rej *reconcile.RejectError
 	var api *reapi.Error
+	var aa *activeActiveError
 	switch {
 	case errors.As(err, &rej):
 		return rej.Code
+	case errors.As(err, &aa):
+		return aa.code
 	case reconcile.IsBusy(err):
 		return "busy"
 	case reapi.ErrorCode(err) != "":

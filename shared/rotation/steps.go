@@ -137,6 +137,10 @@ func (r *Rotator) setSyncer(ctx context.Context, req *request, res *Result) erro
 	if err != nil {
 		return fail(err)
 	}
+	// Before anything changes: Active-Active databases here need every participant reachable.
+	if err := r.checkActiveActive(ctx, req, res); err != nil {
+		return fail(err)
+	}
 	fleet, state, err := r.loadFleet(ctx, req, res)
 	if err != nil {
 		return fail(err)
@@ -233,6 +237,10 @@ func (r *Rotator) setProxy(ctx context.Context, req *request, res *Result) error
 	fail := func(err error) error { return r.outcomeEvent(ctx, req, AuditSet, audit.Failed, err, nil) }
 	certPEM, keyPEM, _, err := r.pendingPair(ctx, req)
 	if err != nil {
+		return fail(err)
+	}
+	// Before anything changes: Active-Active databases here need every participant reachable.
+	if err := r.checkActiveActive(ctx, req, res); err != nil {
 		return fail(err)
 	}
 	c, err := certs.ParseOne(certPEM)
@@ -357,7 +365,10 @@ func (r *Rotator) setProxy(ctx context.Context, req *request, res *Result) error
 // cluster already presents it. verify reads the cluster back at once.
 func (r *Rotator) install(ctx context.Context, req *request, res *Result, presented, certPEM, keyPEM string, verify bool) error {
 	if certs.SameCert(presented, certPEM) {
-		return r.outcomeEvent(ctx, req, AuditInstall, audit.Skipped, nil, map[string]any{"reason": "the cluster already presents the pending certificate"})
+		if err := r.outcomeEvent(ctx, req, AuditInstall, audit.Skipped, nil, map[string]any{"reason": "the cluster already presents the pending certificate"}); err != nil {
+			return err
+		}
+		return r.forceUpdateActiveActive(ctx, req, res)
 	}
 	inst, err := r.installer(ctx, req.cluster)
 	if err != nil {
@@ -380,7 +391,10 @@ func (r *Rotator) install(ctx context.Context, req *request, res *Result, presen
 			return r.outcomeEvent(ctx, req, AuditInstall, audit.Failed, err, nil)
 		}
 	}
-	return r.outcomeEvent(ctx, req, AuditInstall, audit.Succeeded, nil, nil)
+	if err := r.outcomeEvent(ctx, req, AuditInstall, audit.Succeeded, nil, nil); err != nil {
+		return err
+	}
+	return r.forceUpdateActiveActive(ctx, req, res)
 }
 
 // checkPresented reads the cluster and checks it presents certPEM as the rotated certificate.
