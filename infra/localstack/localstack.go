@@ -136,6 +136,11 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	return s, nil
 }
 
+// BeginRotation plays RotateSecret for the real rotation function: the named secret (rotation turned
+// on) gets an empty AWSPENDING version named token, which the function's steps then fill and promote
+// (moto.AtomicProxy.BeginRotation).
+func (s *Stack) BeginRotation(secretName, token string) { s.proxy.BeginRotation(secretName, token) }
+
 // Register stores the API secret of simulated clusters (all of them when names is empty), the way an
 // operator registers a cluster: URL, admin credentials and the API certificate to pin.
 func (s *Stack) Register(ctx context.Context, names ...string) error {

@@ -21,6 +21,7 @@ type AtomicProxy struct {
 	URL string
 	srv *http.Server
 	ln  net.Listener
+	rot rotations // RotateSecret's empty AWSPENDING version (rotation.go)
 }
 
 // StartAtomicProxy listens on a free 127.0.0.1 port and forwards to motoURL.
@@ -36,10 +37,19 @@ func StartAtomicProxy(motoURL string) (*AtomicProxy, error) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var one sync.Mutex
 	p := &AtomicProxy{URL: "http://" + ln.Addr().String(), ln: ln}
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if isDescribe(resp.Request.Header) && p.rot.any() {
+			return p.rot.rewriteDescribe(resp)
+		}
+		return nil
+	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_") {
 			one.Lock()
 			defer one.Unlock()
+		}
+		if isDescribe(r.Header) {
+			r.Header.Del("Accept-Encoding") // the answer may be rewritten: plain text
 		}
 		proxy.ServeHTTP(w, r)
 	})}
