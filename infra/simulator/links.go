@@ -31,8 +31,8 @@ const (
 )
 
 // resolveSource finds the database a Replica Of URI points at: the host must be the dns_name of some
-// simulated endpoint and the port its port.
-func (s *Sim) resolveSource(uri string) (*cluster, *db, string, bool) {
+// simulated endpoint and the port its port, or a route or ingress with the entry's SNI (routes.go).
+func (s *Sim) resolveSource(uri string, sni ...string) (*cluster, *db, string, bool) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "redis" {
 		return nil, nil, "", false
@@ -49,13 +49,18 @@ func (s *Sim) resolveSource(uri string) (*cluster, *db, string, bool) {
 			}
 		}
 	}
+	if len(sni) > 0 {
+		if c, d, ok := s.byRoute(u.Hostname(), sni[0]); ok {
+			return c, d, pass, true
+		}
+	}
 	return nil, nil, "", false
 }
 
 // attempt returns "" when a new syncer connection for entry r on destination cluster dst would succeed
 // now, else the error the syncer would report.
 func (s *Sim) attempt(dst *cluster, r ReplicaSourceConfig) string {
-	srcCluster, src, pass, ok := s.resolveSource(r.URI)
+	srcCluster, src, pass, ok := s.resolveSource(r.URI, r.ReplicationTLSSNI)
 	if !ok {
 		return errResolve
 	}
@@ -181,7 +186,7 @@ func (s *Sim) dropConnections(c *cluster) {
 	for _, dst := range s.clusters {
 		for _, d := range dst.sortedDBs() {
 			for _, r := range d.eff.ReplicaSources {
-				srcCluster, _, _, ok := s.resolveSource(r.URI)
+				srcCluster, _, _, ok := s.resolveSource(r.URI, r.ReplicationTLSSNI)
 				if dst == c || (ok && srcCluster == c) {
 					s.reconnect(dst, d.links[r.UID], now)
 				}

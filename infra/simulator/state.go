@@ -120,6 +120,8 @@ type cluster struct {
 	}
 	unreachable atomic.Bool          // read on every accept and request without the lock
 	crdbs       map[string]*crdb     // Active-Active databases with an instance here, by guid (crdb.go)
+	routes      map[string]int       // route host -> database uid (routes.go)
+	ingresses   map[string]bool      // ingress hosts routing by SNI
 	crdbTasks   map[string]*crdbTask // by task id
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/replica-tls/replica-tls/shared/cluster"
 	"github.com/replica-tls/replica-tls/shared/reapi"
 	"github.com/replica-tls/replica-tls/shared/reconcile"
+	"github.com/replica-tls/replica-tls/shared/secretstore"
 )
 
 // pinnedClient is a cluster's API client that refuses the cluster when it reports a name other than
@@ -17,7 +18,20 @@ import (
 // a registered cluster that reported another cluster's name used to take over that cluster's links.
 type pinnedClient struct {
 	*cluster.Client
-	reg *Registry
+	reg   *Registry
+	hosts []secretstore.ReplicationHost
+}
+
+// ReplicationHosts is the registration's host-to-database mapping (reconcile.ReplicationHoster).
+func (p pinnedClient) ReplicationHosts() map[string]int {
+	if len(p.hosts) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(p.hosts))
+	for _, h := range p.hosts {
+		out[h.Host] = h.DB
+	}
+	return out
 }
 
 func (p pinnedClient) GetCluster(ctx context.Context) (reapi.Cluster, error) {

@@ -69,31 +69,32 @@ func (r *Registry) ClusterNames(ctx context.Context) ([]string, error) {
 // Client returns an API client for a registered cluster, pinned to its stored API certificate, that
 // refuses the cluster when it reports a name its registration does not allow (pinnedClient).
 func (r *Registry) Client(ctx context.Context, name string) (reconcile.ClusterAPI, error) {
-	c, err := r.client(ctx, name)
+	c, api, err := r.client(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return pinnedClient{Client: c, reg: r}, nil
+	return pinnedClient{Client: c, reg: r, hosts: api.ReplicationHosts}, nil
 }
 
 // ClusterClient is Client with the concrete type, for steps that need calls the reconciler does not
 // (certificate updates).
 func (r *Registry) ClusterClient(ctx context.Context, name string) (*cluster.Client, error) {
-	return r.client(ctx, name)
+	c, _, err := r.client(ctx, name)
+	return c, err
 }
 
-func (r *Registry) client(ctx context.Context, name string) (*cluster.Client, error) {
+func (r *Registry) client(ctx context.Context, name string) (*cluster.Client, secretstore.ClusterAPI, error) {
 	api, err := r.store.ClusterAPI(ctx, name)
 	if err != nil {
 		if errors.Is(err, secretstore.ErrNotFound) {
-			return nil, fmt.Errorf("cluster %q: %w: %w", name, reconcile.ErrUnknownCluster, err)
+			return nil, api, fmt.Errorf("cluster %q: %w: %w", name, reconcile.ErrUnknownCluster, err)
 		}
-		return nil, fmt.Errorf("read API secret of cluster %q: %w", name, err)
+		return nil, api, fmt.Errorf("read API secret of cluster %q: %w", name, err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.cached[name]; ok && c.api == api {
-		return c.client, nil
+	if c, ok := r.cached[name]; ok && c.api.Equal(api) {
+		return c.client, api, nil
 	}
 	c, err := cluster.New(cluster.Config{
 		Name: name, URL: api.URL, Username: api.Username, Password: api.Password, CACert: api.CACert,
@@ -101,10 +102,10 @@ func (r *Registry) client(ctx context.Context, name string) (*cluster.Client, er
 		CallShare: r.clients.CallShare, MaxCallTime: r.clients.MaxCallTime,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster %q: %w", name, err)
+		return nil, api, fmt.Errorf("cluster %q: %w", name, err)
 	}
 	r.cached[name] = cachedClient{api: api, client: c}
-	return c, nil
+	return c, api, nil
 }
 
 // SyncerVersions returns every staged version of the cluster's syncer certificate.

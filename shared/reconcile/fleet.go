@@ -36,6 +36,16 @@ type ClusterState struct {
 	SyncerCert string // presented syncer certificate (PEM)
 	ProxyCert  string // presented proxy certificate (PEM)
 	DBs        []reapi.DB
+	// ReplicationHosts are hosts outside FQDN that reach this cluster's databases (an ingress or
+	// route host, an SNI name), each to one database uid, or 0 for several: from the registration.
+	ReplicationHosts map[string]int
+}
+
+// ReplicationHoster is what a ClusterAPI may also do: name the hosts outside the cluster's FQDN
+// that Replica Of links use to reach it (Kubernetes ingress, OpenShift routes). A registry entry
+// says so; the cluster API cannot.
+type ReplicationHoster interface {
+	ReplicationHosts() map[string]int
 }
 
 // DB returns the database with uid.
@@ -126,11 +136,15 @@ func loadCluster(ctx context.Context, reg Registry, name string) (*ClusterState,
 	if err != nil {
 		return nil, nil, fmt.Errorf("list databases on %s: %w", name, scrub(err))
 	}
-	return &ClusterState{
+	st := &ClusterState{
 		Name: name, FQDN: cl.Name,
 		SyncerCert: cl.SyncerCertificate, ProxyCert: cl.ProxyCertificate,
 		DBs: dbs,
-	}, c, nil
+	}
+	if h, ok := c.(ReplicationHoster); ok {
+		st.ReplicationHosts = h.ReplicationHosts()
+	}
+	return st, c, nil
 }
 
 // LinkEnd names one database of a link.
@@ -219,7 +233,26 @@ func (f *Fleet) resolve(dest LinkEnd, entry int, rs reapi.ReplicaSource) Link {
 	l.Host, l.Port = host, port
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
 
-	src, ok := f.clusterOf(host)
+	// A link through an ingress or route names the ingress host, and the source database in the
+	// entry's replication_tls_sni ("set tlsSniName ... to the SNI hostname configured on the
+	// ingress", redis.io, Kubernetes > Replica databases; bdb syncer_sources: replication_tls_sni).
+	sni := normHost(rs.ReplicationTLSSNI)
+	end, src, err := f.byReplicationHost(host, sni)
+	if err != nil {
+		l.Err = reject(CodeUnresolvedSource, where+": "+err.Error(), nil)
+		return l
+	}
+	if end.DB > 0 {
+		l.Source = end
+		return l
+	}
+	ok := src != nil
+	if !ok {
+		src, ok = f.clusterOf(host)
+	}
+	if !ok && sni != "" {
+		src, ok = f.clusterOf(sni)
+	}
 	if !ok {
 		if uid, name, ok := f.byAddr(host, port); ok {
 			l.Source = LinkEnd{name, uid}
@@ -238,6 +271,17 @@ func (f *Fleet) resolve(dest LinkEnd, entry int, rs reapi.ReplicaSource) Link {
 		}
 		l.Err = reject(CodeUnknownCluster, fmt.Sprintf("%s: unknown source cluster: no registered cluster serves %s (not registered)", where, hp), nil)
 		return l
+	}
+	if sni != "" {
+		// The SNI names the database when the uri names a shared ingress.
+		for _, db := range src.DBs {
+			for _, ep := range db.Endpoints {
+				if sameHost(ep.DNSName, sni) {
+					l.Source = LinkEnd{src.Name, db.UID}
+					return l
+				}
+			}
+		}
 	}
 	var byPort []int
 	for _, db := range src.DBs {
@@ -283,6 +327,37 @@ func (f *Fleet) clusterOf(host string) (*ClusterState, bool) {
 		}
 	}
 	return best, best != nil
+}
+
+// byReplicationHost resolves a link through the registrations' replication hosts: the SNI first
+// (it names the database behind a shared ingress), then the uri's host. It returns the database when
+// the registration maps the host to one, or else the cluster when it maps the host to several (the
+// caller tells them apart by SNI or port), or neither. A host two registrations claim is an error:
+// neither is trusted.
+func (f *Fleet) byReplicationHost(host, sni string) (LinkEnd, *ClusterState, error) {
+	for _, h := range []string{sni, normHost(host)} {
+		if h == "" {
+			continue
+		}
+		var found []LinkEnd
+		for _, name := range f.names() {
+			if uid, ok := f.Clusters[name].ReplicationHosts[h]; ok {
+				found = append(found, LinkEnd{name, uid})
+			}
+		}
+		switch {
+		case len(found) > 1:
+			return LinkEnd{}, nil, fmt.Errorf("host %s is a replication host of several registered clusters (%s, %s): none is trusted", h, found[0].Cluster, found[1].Cluster)
+		case len(found) == 1 && found[0].DB > 0:
+			if _, ok := f.Clusters[found[0].Cluster].DB(found[0].DB); !ok {
+				return LinkEnd{}, nil, fmt.Errorf("host %s is mapped to database %d of %s, which does not exist", h, found[0].DB, found[0].Cluster)
+			}
+			return found[0], nil, nil
+		case len(found) == 1:
+			return LinkEnd{}, f.Clusters[found[0].Cluster], nil
+		}
+	}
+	return LinkEnd{}, nil, nil
 }
 
 // byAddr matches a uri that names an endpoint by IP address.

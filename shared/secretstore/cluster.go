@@ -27,7 +27,27 @@ type ClusterAPI struct {
 	// FQDN, optional, pins the name the cluster must report (see PinTag); registration pins it
 	// with a tag when the secret has none.
 	FQDN string
+	// ReplicationHosts, optional, are host names outside the cluster's FQDN through which Replica Of
+	// links reach its databases: a Kubernetes ingress or OpenShift route host, or the SNI name an
+	// entry's replication_tls_sni carries. Secret field replication_hosts: {"host": db uid}, uid 0
+	// when the host serves several databases (they are told apart by port or SNI).
+	ReplicationHosts []ReplicationHost
 }
+
+// ReplicationHost maps a host to this cluster, and to one database when DB is not 0.
+type ReplicationHost struct {
+	Host string
+	DB   int
+}
+
+// Equal compares every field (ClusterAPI holds a slice, so == does not compile).
+func (c ClusterAPI) Equal(o ClusterAPI) bool {
+	return c.Name == o.Name && c.URL == o.URL && c.Username == o.Username && c.Password == o.Password &&
+		c.CACert == o.CACert && c.FQDN == o.FQDN && slices.Equal(c.ReplicationHosts, o.ReplicationHosts)
+}
+
+// maxReplicationHosts bounds replication_hosts: a registry entry, not a DNS zone.
+const maxReplicationHosts = 200
 
 // redactPassword shows only whether a password is set.
 func redactPassword(pw string) string {
@@ -79,6 +99,18 @@ type apiSecret struct {
 	Password string `json:"password"`
 	CACert   string `json:"ca_cert"`
 	FQDN     string `json:"fqdn,omitempty"`
+	// ReplicationHosts: see ClusterAPI.ReplicationHosts.
+	ReplicationHosts map[string]int `json:"replication_hosts,omitempty"`
+}
+
+// hosts returns replication_hosts normalised and sorted by host.
+func (a apiSecret) hosts() []ReplicationHost {
+	var out []ReplicationHost
+	for h, db := range a.ReplicationHosts {
+		out = append(out, ReplicationHost{Host: normFQDN(h), DB: db})
+	}
+	slices.SortFunc(out, func(x, y ReplicationHost) int { return strings.Compare(x.Host, y.Host) })
+	return out
 }
 
 func (a apiSecret) validate(at string) error {
@@ -104,6 +136,22 @@ func (a apiSecret) validate(at string) error {
 	}
 	if a.FQDN != "" && !validFQDN(normFQDN(a.FQDN)) {
 		return invalidf("%s: field fqdn: not a host name", at)
+	}
+	if len(a.ReplicationHosts) > maxReplicationHosts {
+		return invalidf("%s: field replication_hosts: %d hosts, at most %d", at, len(a.ReplicationHosts), maxReplicationHosts)
+	}
+	seen := map[string]bool{}
+	for h, db := range a.ReplicationHosts {
+		n := normFQDN(h)
+		switch {
+		case !validFQDN(n):
+			return invalidf("%s: field replication_hosts: %.80q is not a host name (no scheme, port or path)", at, h)
+		case db < 0:
+			return invalidf("%s: field replication_hosts: %s: database uid %d is negative (0: several databases)", at, n, db)
+		case seen[n]:
+			return invalidf("%s: field replication_hosts: %s is listed twice", at, n)
+		}
+		seen[n] = true
 	}
 	return nil
 }
@@ -160,7 +208,8 @@ func (s *Store) ClusterAPI(ctx context.Context, name string) (ClusterAPI, error)
 	if err := a.validate(at); err != nil {
 		return ClusterAPI{}, err
 	}
-	return ClusterAPI{Name: name, URL: a.URL, Username: a.Username, Password: a.Password, CACert: a.CACert, FQDN: normFQDN(a.FQDN)}, nil
+	return ClusterAPI{Name: name, URL: a.URL, Username: a.Username, Password: a.Password, CACert: a.CACert, FQDN: normFQDN(a.FQDN),
+		ReplicationHosts: a.hosts()}, nil
 }
 
 // PutClusterAPI registers a cluster, or stores a new AWSCURRENT version of its API secret.
@@ -171,6 +220,15 @@ func (s *Store) PutClusterAPI(ctx context.Context, c ClusterAPI) error {
 	}
 	secret := s.APISecretName(c.Name)
 	a := apiSecret{URL: c.URL, Username: c.Username, Password: c.Password, CACert: c.CACert, FQDN: c.FQDN}
+	if len(c.ReplicationHosts) > 0 {
+		a.ReplicationHosts = map[string]int{}
+		for _, h := range c.ReplicationHosts {
+			if _, dup := a.ReplicationHosts[h.Host]; dup {
+				return invalidf("secret %s: field replication_hosts: %s is listed twice", secret, normFQDN(h.Host))
+			}
+			a.ReplicationHosts[h.Host] = h.DB
+		}
+	}
 	if err := a.validate("secret " + secret); err != nil {
 		return err
 	}

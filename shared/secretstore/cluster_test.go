@@ -26,7 +26,8 @@ func TestClusterAPIRoundTrip(t *testing.T) {
 	s := secretstore.New(api, secretstore.Options{Prefix: uniquePrefix(t)})
 	ca := newKeyPair(t, "east.example.com")
 
-	want := secretstore.ClusterAPI{Name: "east", URL: "https://east.example.com:9443", Username: "admin@example.com", Password: marker, CACert: ca.Cert}
+	want := secretstore.ClusterAPI{Name: "east", URL: "https://east.example.com:9443", Username: "admin@example.com", Password: marker, CACert: ca.Cert,
+		ReplicationHosts: []secretstore.ReplicationHost{{Host: "east-ingress.apps.example.org"}, {Host: "orders.apps.example.org", DB: 1}}}
 	if err := s.PutClusterAPI(ctx, want); err != nil {
 		t.Fatalf("PutClusterAPI: %v", err)
 	}
@@ -163,6 +164,11 @@ func TestClusterAPIRejectsBadSecrets(t *testing.T) {
 		{"ca_cert not PEM", with("ca_cert", marker), "field ca_cert: not PEM"},
 		{"ca_cert is a private key", with("ca_cert", ca.Key), "field ca_cert: holds a private key"},
 		{"ca_cert with trailing junk", with("ca_cert", ca.Cert+marker), "field ca_cert: trailing data"},
+		{"replication host with a scheme", with("replication_hosts", map[string]int{"https://r.example.org": 1}), "field replication_hosts: \"https://r.example.org\" is not a host name"},
+		{"replication host with a port", with("replication_hosts", map[string]int{"r.example.org:443": 0}), "is not a host name"},
+		{"replication host negative uid", with("replication_hosts", map[string]int{"r.example.org": -1}), "database uid -1 is negative"},
+		{"replication host twice", with("replication_hosts", map[string]int{"R.example.org": 1, "r.example.org.": 2}), "r.example.org is listed twice"},
+		{"replication hosts not a map", with("replication_hosts", []string{"r.example.org"}), "field replication_hosts"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
